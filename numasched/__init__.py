@@ -1,0 +1,19 @@
+"""numasched: NUMA-aware placement of VMs and containers onto hosts with NUMA nodes.
+
+    >>> import numasched as ns
+    >>> cluster = ns.Cluster.uniform(hosts=4, nodes_per_host=2, cpu_per_node=32_000,
+    ...                              mem_per_node=256 * 2**30)
+    >>> placement = ns.place(cluster, ns.Requests(cpu=[4000, 48000], mem=[8 * 2**30, 300 * 2**30]))
+    >>> placement.host.tolist(), [bin(int(x)) for x in placement.nodes]
+    ([0, 0], ['0b1', '0b11'])
+
+Layers: ``numasched.api`` (Cluster, Requests, place, Placement) validates and copies;
+``numasched._core`` (Cython) and ``numasched.kernels`` run the placement loop;
+``numasched.policies`` names the choices; ``numasched.control`` is the desired-state controller.
+"""
+from . import codes
+from ._backend import available as available_backends
+from .api import Cluster, Placement, Requests, place
+
+__all__ = ["Cluster", "Requests", "Placement", "place", "codes", "available_backends"]
+__version__ = "0.1.0"
