@@ -195,18 +195,25 @@ class Requests:
     def _modes(numa, n: int) -> np.ndarray:
         if numa is None:
             return np.full(n, MODE_DEFAULT, dtype=np.int8)
-        if isinstance(numa, str):
-            return np.full(n, codes.resolve(NUMA_MODES, numa, "numa mode"), dtype=np.int8)
-        values = list(numa)
+        if isinstance(numa, (str, int, np.integer)) and not isinstance(numa, bool):
+            if not isinstance(numa, str) and int(numa) == MODE_DEFAULT:
+                return np.full(n, MODE_DEFAULT, dtype=np.int8)
+            code = codes.resolve(NUMA_MODES, numa if isinstance(numa, str) else int(numa), "numa mode")
+            return np.full(n, code, dtype=np.int8)
+        try:
+            values = list(numa)
+        except TypeError:
+            raise ValueError(f"numa must be a mode name, a code or a sequence of them, got {numa!r}") from None
         if len(values) != n:
             raise ValueError(f"numa has length {len(values)}, but cpu has {n}")
         out = np.empty(n, dtype=np.int8)
         for i, value in enumerate(values):
-            if value is None or (not isinstance(value, str) and int(value) == MODE_DEFAULT):
+            if isinstance(value, np.integer):
+                value = int(value)
+            if value is None or value == MODE_DEFAULT:
                 out[i] = MODE_DEFAULT
-            else:
-                out[i] = codes.resolve(NUMA_MODES, value if isinstance(value, str) else int(value),
-                                       f"numa mode (numa[{i}])")
+            else:  # a name or an exact integer code; 1.5, True or "1" are refused
+                out[i] = codes.resolve(NUMA_MODES, value, f"numa mode (numa[{i}])")
         return out
 
     def __len__(self) -> int:
@@ -243,12 +250,15 @@ class Placement:
     nodes : uint64 ``[N]``           bit mask of the NUMA nodes each request uses
     reason : int8 ``[N]``           0 = placed, else a pending code of ``numasched.codes.REASONS``
     free_cpu, free_mem : int64 ``[H, K]``  free capacity after the placement
+    modes : int8 ``[N]``            the NUMA mode code each request was placed under
     """
 
-    def __init__(self, cluster: Cluster, requests: Requests, arrays: dict, settings: dict):
+    def __init__(self, cluster: Cluster, requests: Requests, arrays: dict, settings: dict,
+                 modes: np.ndarray):
         self.cluster = cluster
         self.requests = requests
         self.settings = settings
+        self.modes = _readonly(modes)
         for name in ("host", "cpu_by_node", "mem_by_node", "nodes", "reason", "free_cpu", "free_mem"):
             setattr(self, name, _readonly(arrays[name]))
 
@@ -316,4 +326,4 @@ def place(cluster: Cluster, requests: Requests, *, policy: str = "best-fit",
     run(cluster, requests, modes, policy_code, node_code, order_code, arrays)
     settings = {"policy": policy, "numa": numa, "order": order, "node": node,
                 "backend": run.backend_name}
-    return Placement(cluster, requests, arrays, settings)
+    return Placement(cluster, requests, arrays, settings, modes)

@@ -1,0 +1,52 @@
+"""Numba compilation flags for every numasched kernel: the one place they are set.
+
+Decorators never spell flags out; they write ``@njit(**config.NUMBA_JIT_KWARGS)`` (serial
+kernels and the helpers they call) or ``@njit(**config.NUMBA_PARALLEL_KWARGS)`` (kernels with a
+``prange`` loop), so changing a flag here changes it everywhere.
+
+- ``nogil``: kernels release the GIL, like the Cython kernel, so embedders can run them from
+  threads.
+- ``cache``: compiled machine code is written next to the source (``__pycache__``, or under
+  ``NUMBA_CACHE_DIR``) so only the first process pays the compile.
+- ``fastmath``: off. The kernels are integer code whose results must be bit-for-bit those of the
+  reference; no reassociation, ever.
+- ``boundscheck``: off, as in the Cython build. The drivers check every shape before the loop.
+  To hunt an indexing bug run with ``NUMBA_BOUNDSCHECK=1`` *and* a fresh ``NUMBA_CACHE_DIR``
+  (the cache does not key on this flag), or with ``NUMBA_DISABLE_JIT=1`` (plain Python, numpy
+  indexing checks bounds).
+- ``error_model="numpy"``: integer division by zero does not raise (the Cython build uses
+  ``cdivision``). Every division in the kernels has a divisor known to be positive, so this only
+  removes a branch per division; it never changes a result.
+
+``NUMBA_INLINE_KWARGS`` (the serial flags plus ``inline="always"``) is for tiny scalar helpers on
+the hot path (``fx``, ``host_score``): Numba inlines them into the caller's IR. LLVM does not
+reliably inline across Numba functions on its own (a call per host was measurably slower), and
+inlining anything bigger than a few lines costs compile time and, in tests, made the host loop
+slower, not faster.
+
+The cache trap
+--------------
+Numba's ``cache=True`` keys a cached kernel on *its own* source file (the file's timestamp and
+size, and the function's bytecode). Helpers a kernel calls are compiled into the kernel's machine
+code, but a change in a helper that lives in *another* file does not invalidate the kernel's cache
+entry: the next process silently runs the stale helper. Hence every helper a cached kernel calls
+lives in the same file as the kernel (``placement.py`` holds the whole placement loop). Module
+globals are frozen into the machine code as constants and are not part of the key either: the
+codes imported from ``numasched.codes`` may only ever be appended to, never renumbered (the rule
+of that module), and a change to them must come with a touch of the kernel file.
+"""
+from __future__ import annotations
+
+NUMBA_JIT_KWARGS = {
+    "nogil": True,
+    "cache": True,
+    "fastmath": False,
+    "boundscheck": False,
+    "error_model": "numpy",
+}
+
+NUMBA_PARALLEL_KWARGS = {**NUMBA_JIT_KWARGS, "parallel": True}
+
+NUMBA_INLINE_KWARGS = {**NUMBA_JIT_KWARGS, "inline": "always"}
+
+__all__ = ["NUMBA_INLINE_KWARGS", "NUMBA_JIT_KWARGS", "NUMBA_PARALLEL_KWARGS"]
