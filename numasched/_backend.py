@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised by the fallback test 
     )
 
 
-def _run_reference(cluster, requests, modes, policy, node_choice, order, arrays):
+def _run_reference(cluster, requests, modes, compiled, arrays):
     from .kernels.reference import place_reference
 
     result = place_reference(
@@ -35,20 +35,20 @@ def _run_reference(cluster, requests, modes, policy, node_choice, order, arrays)
          "distance": cluster.distance, "schedulable": cluster.schedulable},
         {"cpu": requests.cpu, "mem": requests.mem, "mode": modes, "vnuma": requests.vnuma,
          "priority": requests.priority, "required_host": requests.required_host},
-        policy, node_choice, order,
+        compiled.score, compiled.node, compiled.order, compiled.cpu_weight, compiled.mem_weight,
     )
     for name, value in result.items():
         arrays[name][...] = value
 
 
-def _run_cython(cluster, requests, modes, policy, node_choice, order, arrays):
+def _run_cython(cluster, requests, modes, compiled, arrays):
     from .api import request_order
 
     status = _core.place_into(
         cluster.node_cpu, cluster.node_mem, cluster.distance, cluster.schedulable,
         requests.cpu, requests.mem, modes, requests.required_host,
-        request_order(cluster, requests, order), policy, node_choice,
-        arrays["free_cpu"], arrays["free_mem"], arrays["host"], arrays["cpu_by_node"],
+        request_order(cluster, requests, compiled.order), compiled.score, compiled.node,
+        compiled.cpu_weight, compiled.mem_weight, arrays["free_cpu"], arrays["free_mem"], arrays["host"], arrays["cpu_by_node"],
         arrays["mem_by_node"], arrays["nodes"], arrays["reason"],
     )
     if status != 0:

@@ -38,6 +38,7 @@ cdef enum:
     REASON_NO_NUMA_FIT = 5
     FIXED_SHIFT = 16
     MAX_K = 64
+    MAX_WEIGHT = 1000           # weights keep every score below 2**44
 
 STATUS_OK = 0
 STATUS_SHAPE = 1
@@ -45,7 +46,7 @@ STATUS_CODE = 2
 STATUS_MESSAGES = {
     STATUS_OK: "ok",
     STATUS_SHAPE: "array shapes disagree",
-    STATUS_CODE: "unknown mode, policy or node-choice code",
+    STATUS_CODE: "unknown mode, policy or node-choice code, or a weight out of 0..1000",
 }
 CODES = {
     "MODE_NONE": MODE_NONE, "MODE_SINGLE": MODE_SINGLE, "MODE_RESTRICTED": MODE_RESTRICTED,
@@ -83,6 +84,8 @@ cdef struct Fleet:
     # Settings.
     int policy
     int node_choice
+    int64_t cpu_weight          # weights of the CPU / memory terms of the host score (0..1000)
+    int64_t mem_weight
 
 
 cdef inline int64_t fx(int64_t x, int64_t cap) noexcept nogil:
@@ -96,17 +99,18 @@ cdef inline int64_t host_score(Fleet* f, int64_t h, int64_t cpu, int64_t mem) no
     """Higher is better; the formulas of reference.Host.score. Only called when the totals fit."""
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
     cdef int64_t fc = f.tot_free_c[h], fm = f.tot_free_m[h]
+    cdef int64_t wc = f.cpu_weight, wm = f.mem_weight
     cdef int64_t uc, um
     if f.policy == POLICY_BEST_FIT:
-        return (2 << FIXED_SHIFT) - fx(fc - cpu, cc) - fx(fm - mem, cm)
+        return (wc + wm) * (1 << FIXED_SHIFT) - wc * fx(fc - cpu, cc) - wm * fx(fm - mem, cm)
     if f.policy == POLICY_WORST_FIT:
-        return fx(fc - cpu, cc) + fx(fm - mem, cm)
+        return wc * fx(fc - cpu, cc) + wm * fx(fm - mem, cm)
     if f.policy == POLICY_BALANCED:
         uc = fx(cc - fc + cpu, cc)
         um = fx(cm - fm + mem, cm)
         return (1 << FIXED_SHIFT) - (uc - um if uc >= um else um - uc)
     if f.policy == POLICY_DOT_PRODUCT:
-        return fx(cpu, cc) * fx(fc, cc) + fx(mem, cm) * fx(fm, cm)
+        return wc * fx(cpu, cc) * fx(fc, cc) + wm * fx(mem, cm) * fx(fm, cm)
     return 0  # first-fit: every feasible host scores the same; the lowest index wins
 
 
@@ -349,7 +353,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                const int64_t[:, :, ::1] distance, const uint8_t[::1] schedulable,
                const int64_t[::1] cpu, const int64_t[::1] mem, const int8_t[::1] mode,
                const int32_t[::1] required_host, const int64_t[::1] order,
-               int policy, int node_choice,
+               int policy, int node_choice, int64_t cpu_weight, int64_t mem_weight,
                int64_t[:, ::1] free_cpu, int64_t[:, ::1] free_mem, int32_t[::1] out_host,
                int64_t[:, ::1] out_cpu, int64_t[:, ::1] out_mem, uint64_t[::1] out_nodes,
                int8_t[::1] out_reason):
@@ -358,7 +362,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     Contract (numasched.api.place checks all of it; embedders calling this directly must too):
     every array C-contiguous with the dtype in the signature; capacities, free and amounts as
     validated by numasched.Cluster and numasched.Requests; ``mode`` holds resolved codes (no -1);
-    ``order`` is a permutation of range(N); ``free_cpu``/``free_mem`` start as the free capacity
+    ``order`` is a permutation of range(N); the weights are in 0..1000; ``free_cpu``/``free_mem`` start as the free capacity
     and are updated in place; the out_* arrays start as -1 / zeros / zeros / zeros / zeros.
     Returns 0, or a non-zero status (see STATUS_MESSAGES) before anything is written.
     Runs without the GIL.
@@ -378,7 +382,8 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
             or out_reason.shape[0] != N or out_cpu.shape[0] != N or out_cpu.shape[1] != K
             or out_mem.shape[0] != N or out_mem.shape[1] != K):
         return STATUS_SHAPE
-    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD):
+    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
+            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
         return STATUS_CODE
     for i in range(N):
         if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
@@ -418,6 +423,8 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     f.free_m = &free_mem[0, 0] if H > 0 else NULL
     f.policy = policy
     f.node_choice = node_choice
+    f.cpu_weight = cpu_weight
+    f.mem_weight = mem_weight
 
     with nogil:
         for h in range(H):

@@ -12,7 +12,6 @@ from . import _backend, codes
 from ._validate import int_array, same_length
 from .codes import (
     FIXED_SHIFT,
-    HOST_POLICIES,
     MAX_HOST_AMOUNT,
     MAX_NODE_AMOUNT,
     MAX_NODES,
@@ -285,26 +284,28 @@ class Placement:
         return f"Placement(placed={placed}, pending={len(self.host) - placed}, {self.settings})"
 
 
-def place(cluster: Cluster, requests: Requests, *, policy: str = "best-fit",
-          numa: str = "restricted", order: str = "decreasing", node: str = "pack",
-          backend: str = "auto") -> Placement:
+def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str = "restricted",
+          order: str = "decreasing", node: str = "pack", backend: str = "auto") -> Placement:
     """Place every request onto the cluster's free capacity in one call.
 
-    ``policy`` scores hosts (first-fit, best-fit, worst-fit, balanced, dot-product); ``numa`` is
-    the NUMA mode of requests that do not set their own (none, single-numa-node, restricted,
-    best-effort); ``order`` is decreasing (batch packing) or given (online); ``node`` chooses among
-    equally wide and equally near node sets (pack or spread); ``backend`` is auto, cython or
-    reference. The cluster and the requests are not modified; what fits is placed, the rest is
-    pending with a reason. The same inputs give the same placement on every backend.
+    ``policy`` is a registered policy name or a ``numasched.policies.Policy``: a host score
+    (first-fit, best-fit, worst-fit, balanced, dot-product) or a preset (esxi, linux,
+    kubelet-*, binpack, spread; see ``numasched.policies.names()``). ``numa`` is the NUMA mode of
+    requests that set none (none, single-numa-node, restricted, best-effort), ``order`` is
+    decreasing (batch packing) or given (online), ``node`` chooses among equally wide and equally
+    near node sets (pack or spread); a choice the policy fixes wins over these arguments.
+    ``backend`` is auto, cython, numba or reference. The cluster and the requests are not
+    modified; what fits is placed, the rest is pending with a reason. The same inputs give the
+    same placement on every backend.
     """
+    from . import policies
+
     if not isinstance(cluster, Cluster):
         raise ValueError(f"cluster must be a numasched.Cluster, got {type(cluster).__name__}")
     if not isinstance(requests, Requests):
         raise ValueError(f"requests must be a numasched.Requests, got {type(requests).__name__}")
-    policy_code = codes.resolve(HOST_POLICIES, policy, "policy")
-    mode_code = codes.resolve(NUMA_MODES, numa, "numa mode")
-    order_code = codes.resolve(ORDERS, order, "order")
-    node_code = codes.resolve(NODE_CHOICES, node, "node choice")
+    chosen = policies.get(policy)
+    compiled = chosen.compile(numa=numa, node=node, order=order)
     run = _backend.get(backend)
     bad = requests.required_host >= cluster.hosts
     if bad.any():
@@ -313,7 +314,7 @@ def place(cluster: Cluster, requests: Requests, *, policy: str = "best-fit",
                          f"(the cluster has {cluster.hosts} hosts)")
 
     n, n_nodes = len(requests), cluster.nodes
-    modes = np.where(requests.numa == MODE_DEFAULT, mode_code, requests.numa).astype(np.int8)
+    modes = np.where(requests.numa == MODE_DEFAULT, compiled.numa, requests.numa).astype(np.int8)
     arrays = {
         "host": np.full(n, -1, dtype=np.int32),
         "cpu_by_node": np.zeros((n, n_nodes), dtype=np.int64),
@@ -323,7 +324,14 @@ def place(cluster: Cluster, requests: Requests, *, policy: str = "best-fit",
         "free_cpu": cluster.free_cpu.copy(),   # the kernel writes into these copies only
         "free_mem": cluster.free_mem.copy(),
     }
-    run(cluster, requests, modes, policy_code, node_code, order_code, arrays)
-    settings = {"policy": policy, "numa": numa, "order": order, "node": node,
-                "backend": run.backend_name}
+    run(cluster, requests, modes, compiled, arrays)
+    settings = {
+        "policy": chosen.name,
+        "score": chosen.score,
+        "numa": codes.name_of(NUMA_MODES, compiled.numa),
+        "order": codes.name_of(ORDERS, compiled.order),
+        "node": codes.name_of(NODE_CHOICES, compiled.node),
+        "weights": (compiled.cpu_weight, compiled.mem_weight),
+        "backend": run.backend_name,
+    }
     return Placement(cluster, requests, arrays, settings, modes)

@@ -158,22 +158,26 @@ class Host:
             return any(self.cap_cpu[k] >= cpu and self.cap_mem[k] >= mem for k in self.present)
         return self.min_nodes(cpu, mem) is not None
 
-    def score(self, policy, cpu, mem) -> int:
-        """Host score, higher is better; only called where the request fits."""
+    def score(self, policy, cpu, mem, cpu_weight=1, mem_weight=1) -> int:
+        """Host score, higher is better; only called where the request fits.
+
+        ``cpu_weight``/``mem_weight`` weigh the CPU and memory terms (balanced ignores them).
+        """
         cap_c, cap_m = self.total(self.cap_cpu), self.total(self.cap_mem)
         free_c, free_m = self.total(self.free_cpu), self.total(self.free_mem)
+        wc, wm = cpu_weight, mem_weight
         if policy == POLICY_FIRST_FIT:
             return 0
         if policy == POLICY_BEST_FIT:  # least normalised room left after placing
-            return 2 * FIXED_ONE - fx(free_c - cpu, cap_c) - fx(free_m - mem, cap_m)
+            return (wc + wm) * FIXED_ONE - wc * fx(free_c - cpu, cap_c) - wm * fx(free_m - mem, cap_m)
         if policy == POLICY_WORST_FIT:  # most normalised room left after placing
-            return fx(free_c - cpu, cap_c) + fx(free_m - mem, cap_m)
+            return wc * fx(free_c - cpu, cap_c) + wm * fx(free_m - mem, cap_m)
         if policy == POLICY_BALANCED:  # CPU and memory utilisation closest after placing
             used_c = fx(cap_c - free_c + cpu, cap_c)
             used_m = fx(cap_m - free_m + mem, cap_m)
             return FIXED_ONE - abs(used_c - used_m)
         if policy == POLICY_DOT_PRODUCT:  # request . free vector, both normalised by capacity
-            return fx(cpu, cap_c) * fx(free_c, cap_c) + fx(mem, cap_m) * fx(free_m, cap_m)
+            return wc * fx(cpu, cap_c) * fx(free_c, cap_c) + wm * fx(mem, cap_m) * fx(free_m, cap_m)
         raise ValueError(f"unknown policy code {policy}")
 
 
@@ -210,7 +214,7 @@ def pending_reason(cpu, mem, mode, required, hosts) -> int:
 
 
 def place_reference(cluster_arrays: dict, request_arrays: dict, policy: int, node_choice: int,
-                    order: int) -> dict:
+                    order: int, cpu_weight: int = 1, mem_weight: int = 1) -> dict:
     """Place every request; return host, cpu_by_node, mem_by_node, nodes, reason, free_cpu, free_mem.
 
     ``cluster_arrays``: node_cpu, node_mem, free_cpu, free_mem ([H, K]), distance ([D, K, K],
@@ -254,7 +258,7 @@ def place_reference(cluster_arrays: dict, request_arrays: dict, policy: int, nod
                 continue
             width = found[0]
             key = (width if mode[i] == MODE_BEST_EFFORT else 0,
-                   -host.score(policy, cpu[i], mem[i]), h_index)
+                   -host.score(policy, cpu[i], mem[i], cpu_weight, mem_weight), h_index)
             if best_key is None or key < best_key:
                 best_key, best = key, (h_index, found)
         if best is None:
