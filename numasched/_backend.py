@@ -1,4 +1,7 @@
-"""Backend discovery: the compiled Cython kernel, or a slower fallback that says so loudly.
+"""Backend discovery: the compiled Cython kernel, else the Numba kernel, saying so loudly.
+
+``auto`` picks the first of cython, numba, reference that can run. The Numba backend gives the
+same placements (tested bit for bit) but pays a JIT compile on first use in a fresh cache.
 
 ``NUMASCHED_REQUIRE_EXTENSION=1`` turns a missing extension into an ImportError (CI sets it), so
 a broken build can never pass as a slow one.
@@ -19,8 +22,8 @@ except ImportError as exc:  # pragma: no cover - exercised by the fallback test 
     if os.environ.get("NUMASCHED_REQUIRE_EXTENSION") == "1":
         raise ImportError(f"numasched._core (the Cython kernel) is not built: {exc}; {BUILD_FIX}") from exc
     warnings.warn(
-        f"numasched._core (the Cython kernel) is not built, so numasched falls back to the slow "
-        f"pure-Python reference backend; {BUILD_FIX}",
+        f"numasched._core (the Cython kernel) is not built, so numasched falls back to the Numba "
+        f"backend (same placements, JIT-compiled on first use); {BUILD_FIX}",
         RuntimeWarning,
         stacklevel=2,
     )
@@ -59,12 +62,20 @@ def _run_cython(cluster, requests, modes, compiled, arrays):
 _run_reference.backend_name = "reference"
 _run_cython.backend_name = "cython"
 
-BACKENDS = ("auto", "cython", "reference")
+def _run_numba(cluster, requests, modes, compiled, arrays):
+    from .kernels.placement import run
+
+    run(cluster, requests, modes, compiled, arrays)
+
+
+_run_numba.backend_name = "numba"
+
+BACKENDS = ("auto", "cython", "numba", "reference")
 
 
 def available() -> list[str]:
     """Backends that can run here, fastest first."""
-    return (["cython"] if _core is not None else []) + ["reference"]
+    return (["cython"] if _core is not None else []) + ["numba", "reference"]
 
 
 def get(name: str):
@@ -76,6 +87,8 @@ def get(name: str):
         if _core is None:
             raise ValueError(f"backend 'cython' is not available: the extension is not built; {BUILD_FIX}")
         return _run_cython
+    if name == "numba":
+        return _run_numba
     return _run_reference
 
 

@@ -1,0 +1,725 @@
+"""numasched.kernels.placement: the placement loop in Numba, bit for bit the Cython kernel.
+
+A one-to-one port of ``numasched/_core.pyx``: the same helpers (``fx``, ``host_score``,
+``set_search``, ``min_nodes``, ``fit_width``, ``proportional``, ``could_ever_hold``,
+``pending_reason``, ``commit``) and the same driver ``place_into`` with the same arguments,
+dtypes, in-place outputs and status codes. Its semantics are those of
+``numasched.kernels.reference`` (the specification); read that file for the rules, and
+``_core.pyx`` for why each shortcut is exact.
+
+State. The Cython ``Fleet`` struct becomes plain arguments: the node arrays ``cap_c, cap_m``
+(read-only capacities), ``free_c, free_m`` (the free capacity, written by ``commit`` only),
+``dist`` ([D, K, K]; ``dh`` = h when D == H > 1, else 0), the per-call host arrays
+``tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present (uint64 masks), n_present, uniform``,
+and one scratch array ``scratch`` int64[4, MAX_K] (rows CAND, IDX, NODES, REM; see
+``new_scratch``). Helpers take only what they use and per-host values as scalars: every array
+argument of a Numba call costs an atomic incref/decref pair and about ten machine words of
+argument passing, which is what made a first draft (a named tuple of all 14 arrays) 2-3x slower
+than Cython. Nothing closes over anything, so a later per-host filter/score kernel (a ``prange``
+over hosts with one ``new_scratch()`` per thread) can call the helpers as they are.
+
+Host scan. The one structural difference from ``_core.pyx``: the inner host loop's skips (the
+total-based rejections and "cannot beat the incumbent on score") run in ``next_host``, a small
+function of its own. Inline in the driver, the loop shared the registers with the driver's many
+live array values and reloaded its pointers from the stack on every host: 1.3-1.7x slower than
+Cython on some policy/mode pairs, depending on unrelated code elsewhere in the driver. Hosts are
+visited in the same order with the same tests, so the placement is the same.
+
+Indexing. Numba wraps negative signed subscripts (a compare and select on every access, even
+with bounds checking off), and LLVM rarely proves a loop index non-negative. Hot subscripts are
+therefore cast to ``np.uintp`` first, which compiles to a plain load (Cython builds with
+``wraparound=False``). Every such index is non-negative by construction.
+
+Invariants kept by every step of the loop, for every host h and node k (as in ``_core.pyx``):
+  0 <= free[h, k] <= cap[h, k]                        (no node is ever overcommitted)
+  tot_free[h] == sum over k of free[h, k]              (host totals are exact, not estimates)
+  a request's shares sum to its amount, on one host    (allocations are never partial)
+
+Every helper a kernel calls lives in this file, because Numba's cache keys on the kernel's own
+source file (see ``config.py``). The codes are module globals, frozen by Numba at compile time.
+The same code runs as plain Python under ``NUMBA_DISABLE_JIT=1``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..codes import (
+    FIXED_ONE,
+    FIXED_SHIFT,
+    MAX_NODES,
+    MODE_BEST_EFFORT,
+    MODE_NONE,
+    MODE_RESTRICTED,
+    MODE_SINGLE,
+    NODE_PACK,
+    NODE_SPREAD,
+    POLICY_BALANCED,
+    POLICY_BEST_FIT,
+    POLICY_DOT_PRODUCT,
+    POLICY_FIRST_FIT,
+    POLICY_WORST_FIT,
+    REASON_CONSTRAINT,
+    REASON_NO_CPU,
+    REASON_NO_MEMORY,
+    REASON_NO_NUMA_FIT,
+    REASON_TOO_LARGE,
+)
+from . import config
+
+MAX_K = MAX_NODES  # 64: node sets are uint64 bit masks
+MAX_WEIGHT = 1000  # as in _core.pyx and policies.base: weights keep every score below 2**44
+_U1 = np.uint64(1)   # bit masks are uint64 throughout: never mix them with int64 (-> float64)
+_U0 = np.uint64(0)
+# Typed, non-literal constants for helper arguments: a bare 0, 1, True or False in a call would
+# be typed as a literal and compile one more specialisation of the callee per distinct value.
+_Z = np.int64(0)
+_ONE = np.int64(1)
+_PACK = np.int64(NODE_PACK)
+_T = np.bool_(True)
+_F = np.bool_(False)
+
+# Rows of the scratch array.
+CAND = 0    # candidate node ids of set_search
+IDX = 1     # the current combination, as indices into CAND
+NODES = 2   # set_search's answer: the sorted node ids of the chosen set
+REM = 3     # proportional's remainders
+
+STATUS_OK = 0
+STATUS_SHAPE = 1
+STATUS_CODE = 2
+STATUS_MESSAGES = {
+    STATUS_OK: "ok",
+    STATUS_SHAPE: "array shapes disagree",
+    STATUS_CODE: "unknown mode, policy or node-choice code, or a weight out of 0..1000",
+}
+
+
+def new_scratch():
+    """Scratch for the helpers, one per thread: int64[4, MAX_K] (rows CAND, IDX, NODES, REM)."""
+    return np.empty((4, MAX_K), dtype=np.int64)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def fx(x, cap):
+    """Fixed-point fraction x / cap; callers guarantee 0 <= x <= cap < 2**47."""
+    if cap <= 0:
+        return 0
+    return (x << FIXED_SHIFT) // cap
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def host_score(policy, wc, wm, cc, cm, fc, fm, cpu, mem):
+    """Higher is better; the formulas of reference.Host.score. Only called when the totals fit.
+
+    ``wc``/``wm``: the CPU and memory weights (0..1000); ``cc``/``cm``: the host's total
+    capacity, ``fc``/``fm``: its free totals (``tot_*[h]``). Scalars only, so the call inlines
+    into the host scan at no cost.
+    """
+    if policy == POLICY_BEST_FIT:
+        return (wc + wm) * FIXED_ONE - wc * fx(fc - cpu, cc) - wm * fx(fm - mem, cm)
+    if policy == POLICY_WORST_FIT:
+        return wc * fx(fc - cpu, cc) + wm * fx(fm - mem, cm)
+    if policy == POLICY_BALANCED:
+        uc = fx(cc - fc + cpu, cc)
+        um = fx(cm - fm + mem, cm)
+        return FIXED_ONE - (uc - um if uc >= um else um - uc)
+    if policy == POLICY_DOT_PRODUCT:
+        return wc * fx(cpu, cc) * fx(fc, cc) + wm * fx(mem, cm) * fx(fm, cm)
+    return 0  # first-fit: every feasible host scores the same; the lowest index wins
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def next_host(sched, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, cpu, mem, h,
+              h1, need_above, floor):
+    """The first host g in [h, h1) that takes new work, whose free totals cover the request and,
+    when ``need_above``, whose score is above ``floor``: returns (g, its score), or (h1, 0)."""
+    for g in range(h, h1):
+        gu = np.uintp(g)
+        # Cheap host-level rejections first; every mode needs the totals to cover the request.
+        if not sched[gu] or tot_free_c[gu] < cpu or tot_free_m[gu] < mem:
+            continue
+        s = host_score(policy, wc, wm, tot_cap_c[gu], tot_cap_m[gu], tot_free_c[gu],
+                       tot_free_m[gu], cpu, mem)
+        if need_above and s <= floor:
+            continue
+        return g, s
+    return h1, 0
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, cpu, mem, width,
+               at_capacity, want_best, scratch):
+    """Search the node sets of ``width`` present nodes of host h for the equal split.
+
+    Sets are visited in lexicographic order of their sorted node ids. With ``want_best`` false
+    the first set that fits is returned (an existence test); otherwise the best by (distance
+    sum, then pack/spread utilisation), earlier sets winning ties. Returns 1 and writes the
+    sorted ids into scratch[NODES, 0:width], or returns 0 when no set fits. Availability is the
+    capacity when ``at_capacity``, else the free capacity. ``present`` is host h's node mask,
+    ``dh`` its row of ``dist``; scratch rows CAND and IDX are overwritten.
+    """
+    K = cap_c.shape[1]
+    hu = np.uintp(h)
+    du = np.uintp(dh)
+    base_c = cpu // width
+    rem_c = cpu - base_c * width
+    base_m = mem // width
+    rem_m = mem - base_m * width
+
+    # Candidates: present nodes that hold at least the base share. Every member of a fitting set
+    # is one, so enumerating subsets of the candidates visits every fitting set, in the same order.
+    m = 0
+    for k in range(K):
+        ku = np.uintp(k)
+        if (present >> np.uint64(k)) & _U1:
+            if at_capacity:
+                ac = cap_c[hu, ku]
+                am = cap_m[hu, ku]
+            else:
+                ac = free_c[hu, ku]
+                am = free_m[hu, ku]
+            if ac >= base_c and am >= base_m:
+                scratch[CAND, np.uintp(m)] = k
+                m += 1
+    if m < width:
+        return 0
+    for j in range(width):
+        scratch[IDX, np.uintp(j)] = j
+    found = 0
+    best_d = 0
+    best_u = 0
+    while True:
+        # The first rem nodes of the set carry one unit more; the base was checked above.
+        fits = True
+        for j in range(width):
+            ku = np.uintp(scratch[CAND, np.uintp(scratch[IDX, np.uintp(j)])])
+            if at_capacity:
+                ac = cap_c[hu, ku]
+                am = cap_m[hu, ku]
+            else:
+                ac = free_c[hu, ku]
+                am = free_m[hu, ku]
+            if (j < rem_c and ac <= base_c) or (j < rem_m and am <= base_m):
+                fits = False
+                break
+        if fits:
+            if not want_best:
+                for j in range(width):
+                    ju = np.uintp(j)
+                    scratch[NODES, ju] = scratch[CAND, np.uintp(scratch[IDX, ju])]
+                return 1
+            dsum = 0
+            util = 0
+            for a in range(width):
+                ku = np.uintp(scratch[CAND, np.uintp(scratch[IDX, np.uintp(a)])])
+                for b in range(width):
+                    if a != b:
+                        lu = np.uintp(scratch[CAND, np.uintp(scratch[IDX, np.uintp(b)])])
+                        dsum += dist[du, ku, lu]
+                share_c = base_c + (1 if a < rem_c else 0)
+                share_m = base_m + (1 if a < rem_m else 0)
+                cc = cap_c[hu, ku]
+                cm = cap_m[hu, ku]
+                util += fx(cc - free_c[hu, ku] + share_c, cc)
+                util += fx(cm - free_m[hu, ku] + share_m, cm)
+            if node_choice == NODE_PACK:
+                util = -util
+            if found == 0 or dsum < best_d or (dsum == best_d and util < best_u):
+                found = 1
+                best_d = dsum
+                best_u = util
+                for j in range(width):
+                    ju = np.uintp(j)
+                    scratch[NODES, ju] = scratch[CAND, np.uintp(scratch[IDX, ju])]
+        # Next combination in lexicographic order.
+        j = width - 1
+        while j >= 0 and scratch[IDX, np.uintp(j)] == m - width + j:
+            j -= 1
+        if j < 0:
+            break
+        scratch[IDX, np.uintp(j)] += 1
+        for t in range(j + 1, width):
+            scratch[IDX, np.uintp(t)] = scratch[IDX, np.uintp(t - 1)] + 1
+    return found
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem,
+              scratch):
+    """Kubelet's preferred width: the narrowest set holding the equal split at capacity; 0 = none.
+
+    ``present``, ``n_present``, ``uniform``: host h's entries of the per-call host arrays.
+    """
+    if n_present == 0:
+        return 0
+    if uniform:
+        # Equal nodes of capacity (c0, m0): the largest share ceil(a / w) fits iff a <= w * c0.
+        c0 = 0
+        m0 = 0
+        hu = np.uintp(h)
+        for k in range(cap_c.shape[1]):
+            if (present >> np.uint64(k)) & _U1:
+                c0 = cap_c[hu, np.uintp(k)]
+                m0 = cap_m[hu, np.uintp(k)]
+                break
+        if c0 == 0 or m0 == 0:
+            return 0  # every request asks for both resources
+        wc = (cpu + c0 - 1) // c0
+        wm = (mem + m0 - 1) // m0
+        w = wc if wc > wm else wm
+        return w if w <= n_present else 0
+    for w in range(1, n_present + 1):
+        if set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu, mem, w,
+                      _T, _F, scratch):
+            return w
+    return 0
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def fit_width(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem, mode,
+              max_width, scratch):
+    """Width of the node set the request would use on host h now under ``mode``; 0 = no fit.
+
+    For best-effort only widths up to ``max_width`` are tried (a wider set could not win).
+    The caller has checked that the host's free totals cover the request. ``present``,
+    ``n_present``, ``uniform``: host h's entries of the per-call host arrays.
+    """
+    if mode == MODE_NONE:
+        return n_present
+    if mode == MODE_SINGLE:
+        found = set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu, mem,
+                           _ONE, _F, _F, scratch)
+        return 1 if found else 0
+    if mode == MODE_RESTRICTED:
+        w = min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem,
+                      scratch)
+        if w > 0 and set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu,
+                                mem, w, _F, _F, scratch):
+            return w
+        return 0
+    top = min(max_width, n_present)
+    for w in range(1, top + 1):
+        if set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu, mem, w,
+                      _F, _F, scratch):
+            return w
+    return 0
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def muldivmod(a, b, d):
+    """(a * b // d, a * b % d), exactly, on 64-bit integers (Numba has no 128-bit type).
+
+    Requires 0 <= a <= d <= 2**46 and 0 <= b < 2**63 (in the kernel: a <= d = a host's free
+    total <= MAX_HOST_AMOUNT = 2**46, b = a node's free <= 2**44, so a * b < 2**90).
+
+    Method: schoolbook long division of a * b by d with b split into four 16-bit limbs, taken
+    from the most significant. Invariant after each limb, with P the value of the limbs read so
+    far: q == a * P // d and r == a * P % d, so 0 <= r < d. Appending the limb c gives
+    a * (P * 2**16 + c) = q * 2**16 * d + (r * 2**16 + a * c), hence the next q and r below,
+    where r * 2**16 < 2**62 and a * c < 2**46 * 2**16 = 2**62, so t < 2**63 never overflows;
+    q * 2**16 <= a * P * 2**16 / d <= b < 2**63 neither.
+    """
+    q = 0
+    r = 0
+    for shift in (48, 32, 16, 0):
+        c = (b >> shift) & 0xFFFF
+        t = (r << 16) + a * c
+        qt = t // d
+        q = (q << 16) + qt
+        r = t - qt * d
+    return q, r
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def proportional(free, h, present, amount, total, out, i, scratch):
+    """Split amount over host h's present nodes in proportion to free[h] (largest remainder).
+
+    Writes out[i, :]. Requires 0 < amount <= total == sum of free[h] over present nodes; then
+    every share is at most its node's free capacity. Ties between remainders go to the lowest
+    node id. Scratch row REM holds the remainders (-1: absent, or already given its extra unit).
+    """
+    K = free.shape[1]
+    hu = np.uintp(h)
+    iu = np.uintp(i)
+    left = amount
+    for k in range(K):
+        ku = np.uintp(k)
+        scratch[REM, ku] = -1
+        out[iu, ku] = 0
+        if (present >> np.uint64(k)) & _U1:
+            q, r = muldivmod(amount, free[hu, ku], total)
+            out[iu, ku] = q
+            scratch[REM, ku] = r
+            left -= q
+    while left > 0:
+        best_k = -1
+        best_r = -1
+        for k in range(K):
+            r = scratch[REM, np.uintp(k)]
+            if r >= 0 and (best_k < 0 or r > best_r):
+                best_k = k
+                best_r = r
+        scratch[REM, np.uintp(best_k)] = -1
+        out[iu, np.uintp(best_k)] += 1
+        left -= 1
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def could_ever_hold(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, tot_cap_c,
+                    tot_cap_m, cpu, mem, mode, scratch):
+    """Whether host h could hold the request when empty (``tot_cap_*``: h's capacity totals)."""
+    if mode == MODE_NONE:
+        return tot_cap_c >= cpu and tot_cap_m >= mem
+    if mode == MODE_SINGLE:
+        hu = np.uintp(h)
+        for k in range(cap_c.shape[1]):
+            if cap_c[hu, np.uintp(k)] >= cpu and cap_m[hu, np.uintp(k)] >= mem:
+                return True
+        return False
+    return min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem,
+                     scratch) > 0
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def pending_reason(cap_c, cap_m, free_c, free_m, dist, sched, tot_cap_c, tot_cap_m, tot_free_c,
+                   tot_free_m, present, n_present, uniform, cpu, mem, mode, required, scratch):
+    """The first pending reason that applies, in the order of DESIGN.md."""
+    H = cap_c.shape[0]
+    ever = False
+    for h in range(H):
+        if could_ever_hold(cap_c, cap_m, free_c, free_m, dist, h, present[h], n_present[h],
+                           uniform[h], tot_cap_c[h], tot_cap_m[h], cpu, mem, mode, scratch):
+            ever = True
+            break
+    if not ever:
+        return REASON_TOO_LARGE
+    h0 = 0
+    h1 = H
+    if required >= 0:
+        r = required
+        if not sched[r] or not could_ever_hold(cap_c, cap_m, free_c, free_m, dist, r, present[r],
+                                               n_present[r], uniform[r], tot_cap_c[r],
+                                               tot_cap_m[r], cpu, mem, mode, scratch):
+            return REASON_CONSTRAINT
+        h0 = required
+        h1 = required + 1
+    cpu_ok = False
+    mem_ok = False
+    for h in range(h0, h1):
+        if sched[h]:
+            cpu_ok = cpu_ok or tot_free_c[h] >= cpu
+            mem_ok = mem_ok or tot_free_m[h] >= mem
+    if not cpu_ok:
+        return REASON_NO_CPU
+    if not mem_ok:
+        return REASON_NO_MEMORY
+    return REASON_NO_NUMA_FIT
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def commit(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, tot_free_c,
+           tot_free_m, cpu, mem, mode, width, out_c, out_m, i, scratch):
+    """Take the request from host h's free capacity, record its shares in out_c/out_m[i, :].
+
+    Updates free_c/free_m[h] and tot_free_c/tot_free_m[h] (the per-call host arrays); returns
+    the uint64 mask of the nodes used. out_c[i] and out_m[i] must start as zeros.
+    """
+    K = cap_c.shape[1]
+    hu = np.uintp(h)
+    iu = np.uintp(i)
+    mask = _U0
+    if mode == MODE_NONE:
+        proportional(free_c, h, present, cpu, tot_free_c[hu], out_c, i, scratch)
+        proportional(free_m, h, present, mem, tot_free_m[hu], out_m, i, scratch)
+        for k in range(K):
+            if out_c[iu, np.uintp(k)] > 0 or out_m[iu, np.uintp(k)] > 0:
+                mask |= _U1 << np.uint64(k)
+    else:
+        set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, cpu, mem,
+                   width, _F, _T, scratch)
+        base_c = cpu // width
+        rem_c = cpu - base_c * width
+        base_m = mem // width
+        rem_m = mem - base_m * width
+        for j in range(width):
+            k = scratch[NODES, np.uintp(j)]
+            ku = np.uintp(k)
+            out_c[iu, ku] = base_c + (1 if j < rem_c else 0)
+            out_m[iu, ku] = base_m + (1 if j < rem_m else 0)
+            mask |= _U1 << np.uint64(k)
+    for k in range(K):
+        ku = np.uintp(k)
+        free_c[hu, ku] -= out_c[iu, ku]
+        free_m[hu, ku] -= out_m[iu, ku]
+    tot_free_c[hu] -= cpu
+    tot_free_m[hu] -= mem
+    return mask
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def host_state(node_cpu, node_mem, free_cpu, free_mem):
+    """Per-call host arrays, [H] each: (tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present,
+    n_present, uniform). ``present`` is the uint64 mask of nodes with any capacity, ``uniform``
+    is 1 where all present nodes have the same (cpu, mem) capacity, and the totals are sums over
+    the host's nodes (``tot_free`` is kept exact by ``commit``)."""
+    H = node_cpu.shape[0]
+    K = node_cpu.shape[1]
+    tot_cap_c = np.zeros(H, dtype=np.int64)
+    tot_cap_m = np.zeros(H, dtype=np.int64)
+    tot_free_c = np.zeros(H, dtype=np.int64)
+    tot_free_m = np.zeros(H, dtype=np.int64)
+    present = np.zeros(H, dtype=np.uint64)
+    n_present = np.zeros(H, dtype=np.int64)
+    uniform = np.zeros(H, dtype=np.uint8)
+    for h in range(H):
+        uniform[h] = 1
+        first = -1
+        for k in range(K):
+            if node_cpu[h, k] > 0 or node_mem[h, k] > 0:
+                if first < 0:
+                    first = k
+                elif node_cpu[h, k] != node_cpu[h, first] or node_mem[h, k] != node_mem[h, first]:
+                    uniform[h] = 0
+                present[h] |= _U1 << np.uint64(k)
+                n_present[h] += 1
+                tot_cap_c[h] += node_cpu[h, k]
+                tot_cap_m[h] += node_mem[h, k]
+            tot_free_c[h] += free_cpu[h, k]
+            tot_free_m[h] += free_mem[h, k]
+    return tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present, n_present, uniform
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, required_host, order,
+               policy, node_choice, cpu_weight, mem_weight, free_cpu, free_mem, out_host, out_cpu,
+               out_mem, out_nodes, out_reason):
+    """Place requests order[0], order[1], ... and write the results into the given arrays.
+
+    The contract of ``numasched._core.place_into``, argument for argument: node_cpu, node_mem
+    int64 [H, K]; distance int64 [D, K, K] (D = 1 or H); schedulable uint8 [H]; cpu, mem int64
+    [N]; mode int8 [N] (resolved codes, no -1); required_host int32 [N]; order int64 [N] (a
+    permutation of range(N)); policy, node_choice ints; cpu_weight, mem_weight ints in 0..1000
+    (the host score's weights); free_cpu, free_mem int64 [H, K] (the free capacity, updated in
+    place); out_host int32 [N] (starts -1); out_cpu, out_mem int64 [N, K],
+    out_nodes uint64 [N], out_reason int8 [N] (start as zeros). Every array C-contiguous;
+    capacities, free and amounts as validated by numasched.Cluster and numasched.Requests
+    (numasched.api.place checks all of it; embedders calling this directly must too: unlike the
+    Cython signature, a Numba dispatcher compiles a new specialisation for other dtypes rather
+    than refusing them). Returns 0, or a non-zero status (see STATUS_MESSAGES) before anything is
+    written. Runs without the GIL.
+    """
+    H = node_cpu.shape[0]
+    K = node_cpu.shape[1]
+    N = cpu.shape[0]
+    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
+            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
+            or schedulable.shape[0] != H or K > MAX_K or K < 1
+            or distance.shape[1] != K or distance.shape[2] != K
+            or not (distance.shape[0] == 1 or distance.shape[0] == H)
+            or mem.shape[0] != N or mode.shape[0] != N or required_host.shape[0] != N
+            or order.shape[0] != N or out_host.shape[0] != N or out_nodes.shape[0] != N
+            or out_reason.shape[0] != N or out_cpu.shape[0] != N or out_cpu.shape[1] != K
+            or out_mem.shape[0] != N or out_mem.shape[1] != K):
+        return STATUS_SHAPE
+    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
+            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
+        return STATUS_CODE
+    for i in range(N):
+        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
+            return STATUS_CODE
+    if N == 0:
+        return STATUS_OK
+
+    # Per-call (never per-request) state, [H] each, and the helpers' scratch.
+    tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present, n_present, uniform = host_state(
+        node_cpu, node_mem, free_cpu, free_mem)
+    scratch = np.empty((4, MAX_K), dtype=np.int64)
+    multi_dist = distance.shape[0] > 1
+
+    policy = np.int64(policy)
+    node_choice = np.int64(node_choice)
+    wc = np.int64(cpu_weight)
+    wm = np.int64(mem_weight)
+    first_fit = policy == POLICY_FIRST_FIT
+
+    for t in range(N):
+        i = order[np.uintp(t)]
+        iu = np.uintp(i)
+        c = cpu[iu]
+        m = mem[iu]
+        md = np.int64(mode[iu])
+        req = np.int64(required_host[iu])
+        h0 = req if req >= 0 else 0
+        h1 = req + 1 if req >= 0 else H
+        best_h = -1
+        best_w = 0
+        best_s = 0
+        h = h0
+        while h < h1:
+            # The host loop of _core.pyx, with its `continue`s moved into next_host's tight loop:
+            # hosts failing the total-based rejections, and hosts that cannot win on score. With
+            # an incumbent a host must score strictly higher, except under best-effort while the
+            # incumbent is wider than one node (a narrower set wins whatever the score).
+            need_above = best_h >= 0 and (md != MODE_BEST_EFFORT or best_w == 1)
+            h, s = next_host(schedulable, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy,
+                             wc, wm, c, m, h, h1, need_above, best_s)
+            if h >= h1:
+                break
+            hu = np.uintp(h)
+            if md == MODE_BEST_EFFORT:
+                # Rank (narrower width, higher score, lower index): only a set narrower than
+                # the incumbent's, or as narrow with a strictly higher score, can win.
+                if best_h < 0:
+                    max_w = n_present[hu]
+                elif s > best_s:
+                    max_w = best_w
+                else:
+                    max_w = best_w - 1
+            else:
+                max_w = MAX_K
+            if max_w >= 1:  # always true here; kept from _core.pyx's `if max_w < 1: continue`
+                w = fit_width(node_cpu, node_mem, free_cpu, free_mem, distance, h, present[hu],
+                              n_present[hu], uniform[hu], c, m, md, max_w, scratch)
+                if w > 0:
+                    best_h = h
+                    best_w = w
+                    best_s = s
+                    if first_fit and (w == 1 or md != MODE_BEST_EFFORT):
+                        break
+            h += 1
+        if best_h >= 0:
+            bu = np.uintp(best_h)
+            out_nodes[iu] = commit(node_cpu, node_mem, free_cpu, free_mem, distance,
+                                   best_h if multi_dist else 0, best_h, present[bu], node_choice,
+                                   tot_free_c, tot_free_m, c, m, md, best_w, out_cpu, out_mem, i,
+                                   scratch)
+            out_host[iu] = best_h
+        else:
+            out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
+                                            schedulable, tot_cap_c, tot_cap_m, tot_free_c,
+                                            tot_free_m, present, n_present, uniform, c, m, md,
+                                            req, scratch)
+    return STATUS_OK
+
+
+# Under best-effort a narrower node set outranks any score: rank = score - width * WIDTH_RANK.
+# Scores are >= 0 and below 2**44 (dot-product with weights 1000 is the largest, < 2**43), so
+# comparing ranks is comparing (width, -score) lexicographically, as place() does.
+WIDTH_RANK = np.int64(1) << np.int64(44)
+SCORE_CHUNKS = 64  # host chunks of score_into's parallel loop (one scratch each)
+
+
+@njit(**config.NUMBA_PARALLEL_KWARGS)
+def score_into(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem, mode,
+               required_host, policy, node_choice, cpu_weight, mem_weight, out_rank, out_nodes,
+               out_ok):
+    """For each request m alone and each host h: can it go there now, how good is it, and on
+    which NUMA nodes — the placement loop's own helpers, so exactly place()'s rules.
+
+    Arrays as in ``place_into`` (cpu, mem, mode, required_host of length M); free_cpu/free_mem
+    are only read. Writes out_ok[m, h] (uint8, 1 = place() would put request m on host h if h
+    were the only host allowed), out_rank[m, h] (int64, higher is better; the host score, minus
+    width * WIDTH_RANK under best-effort) and out_nodes[m, h] (uint64 mask of the nodes it
+    would use), all [M, H]. Hosts run in parallel (prange over chunks of hosts, one scratch per
+    chunk); returns a status like place_into.
+    """
+    H = node_cpu.shape[0]
+    K = node_cpu.shape[1]
+    M = cpu.shape[0]
+    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
+            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
+            or schedulable.shape[0] != H or K > MAX_K or K < 1
+            or distance.shape[1] != K or distance.shape[2] != K
+            or not (distance.shape[0] == 1 or distance.shape[0] == H)
+            or mem.shape[0] != M or mode.shape[0] != M or required_host.shape[0] != M
+            or out_rank.shape[0] != M or out_rank.shape[1] != H or out_nodes.shape[0] != M
+            or out_nodes.shape[1] != H or out_ok.shape[0] != M or out_ok.shape[1] != H):
+        return STATUS_SHAPE
+    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
+            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
+        return STATUS_CODE
+    for i in range(M):
+        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
+            return STATUS_CODE
+    if M == 0 or H == 0:
+        return STATUS_OK
+    tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present, n_present, uniform = host_state(
+        node_cpu, node_mem, free_cpu, free_mem)
+    multi_dist = distance.shape[0] > 1
+    policy = np.int64(policy)
+    node_choice = np.int64(node_choice)
+    wc = np.int64(cpu_weight)
+    wm = np.int64(mem_weight)
+    chunks = min(SCORE_CHUNKS, H)
+    for chunk in prange(chunks):
+        scratch = np.empty((4, MAX_K), dtype=np.int64)
+        share_c = np.zeros((1, K), dtype=np.int64)
+        share_m = np.zeros((1, K), dtype=np.int64)
+        for h in range(chunk * H // chunks, (chunk + 1) * H // chunks):
+            hu = np.uintp(h)
+            for i in range(M):
+                iu = np.uintp(i)
+                c = cpu[iu]
+                m = mem[iu]
+                md = np.int64(mode[iu])
+                req = np.int64(required_host[iu])
+                out_ok[iu, hu] = 0
+                out_rank[iu, hu] = 0
+                out_nodes[iu, hu] = _U0
+                if ((req >= 0 and req != h) or not schedulable[hu] or tot_free_c[hu] < c
+                        or tot_free_m[hu] < m):
+                    continue
+                w = fit_width(node_cpu, node_mem, free_cpu, free_mem, distance, h, present[hu],
+                              n_present[hu], uniform[hu], c, m, md, MAX_K, scratch)
+                if w == 0:
+                    continue
+                s = host_score(policy, wc, wm, tot_cap_c[hu], tot_cap_m[hu], tot_free_c[hu],
+                               tot_free_m[hu], c, m)
+                mask = _U0
+                if md == MODE_NONE:
+                    for k in range(K):
+                        share_c[0, k] = 0
+                        share_m[0, k] = 0
+                    proportional(free_cpu, h, present[hu], c, tot_free_c[hu], share_c, 0, scratch)
+                    proportional(free_mem, h, present[hu], m, tot_free_m[hu], share_m, 0, scratch)
+                    for k in range(K):
+                        if share_c[0, k] > 0 or share_m[0, k] > 0:
+                            mask |= _U1 << np.uint64(k)
+                else:
+                    set_search(node_cpu, node_mem, free_cpu, free_mem, distance,
+                               h if multi_dist else 0, h, present[hu], node_choice, c, m, w, _F,
+                               _T, scratch)
+                    for j in range(w):
+                        mask |= _U1 << np.uint64(scratch[NODES, np.uintp(j)])
+                out_ok[iu, hu] = 1
+                out_rank[iu, hu] = s - w * WIDTH_RANK if md == MODE_BEST_EFFORT else s
+                out_nodes[iu, hu] = mask
+    return STATUS_OK
+
+
+def run(cluster, requests, modes, compiled, arrays):
+    """Backend entry point with the signature of ``numasched._backend._run_cython``.
+
+    ``compiled``: a ``numasched.policies.base.Compiled`` (score, node, order codes and weights).
+    """
+    from ..api import request_order
+
+    status = place_into(
+        cluster.node_cpu, cluster.node_mem, cluster.distance, cluster.schedulable,
+        requests.cpu, requests.mem, modes, requests.required_host,
+        request_order(cluster, requests, compiled.order), compiled.score, compiled.node,
+        compiled.cpu_weight, compiled.mem_weight, arrays["free_cpu"], arrays["free_mem"],
+        arrays["host"], arrays["cpu_by_node"], arrays["mem_by_node"], arrays["nodes"],
+        arrays["reason"],
+    )
+    if status != 0:
+        raise RuntimeError(f"the Numba kernel failed with status {status} "
+                           f"({STATUS_MESSAGES.get(status, 'unknown')}); this is a numasched bug")
+
+
+run.backend_name = "numba"
+
+__all__ = ["score_into", "host_state", "WIDTH_RANK", "CAND", "IDX", "MAX_K", "NODES", "REM", "STATUS_MESSAGES", "commit", "could_ever_hold",
+           "fit_width", "fx", "host_score", "min_nodes", "muldivmod", "new_scratch", "next_host",
+           "pending_reason", "place_into", "proportional", "run", "set_search"]
