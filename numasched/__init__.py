@@ -14,6 +14,8 @@ Layers: ``numasched.api`` (Cluster, Requests, place, Placement) validates and co
 from . import codes
 from ._backend import available as available_backends
 from .api import Cluster, Placement, Requests, place
+from .embedding import HostScores, filter_hosts, score_batch, score_hosts
 
-__all__ = ["Cluster", "Requests", "Placement", "place", "codes", "available_backends"]
+__all__ = ["Cluster", "Requests", "Placement", "place", "codes", "available_backends",
+           "filter_hosts", "score_hosts", "score_batch", "HostScores"]
 __version__ = "0.1.0"
