@@ -285,7 +285,8 @@ class Placement:
 
 
 def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str = "restricted",
-          order: str = "decreasing", node: str = "pack", backend: str = "auto") -> Placement:
+          order: str = "decreasing", node: str = "pack", backend: str = "auto",
+          refine: float = 0.0, seed: int = 0) -> Placement:
     """Place every request onto the cluster's free capacity in one call.
 
     ``policy`` is a registered policy name or a ``numasched.policies.Policy``: a host score
@@ -294,7 +295,9 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
     requests that set none (none, single-numa-node, restricted, best-effort), ``order`` is
     decreasing (batch packing) or given (online), ``node`` chooses among equally wide and equally
     near node sets (pack or spread); a choice the policy fixes wins over these arguments.
-    ``backend`` is auto, cython, numba or reference. The cluster and the requests are not
+    ``backend`` is auto, cython, numba or reference. ``refine`` > 0 runs the local search of
+    ``numasched.refine`` for about that many seconds after the greedy pass (fewer hosts, then
+    better locality; deterministic for a given budget and ``seed``). The cluster and the requests are not
     modified; what fits is placed, the rest is pending with a reason. The same inputs give the
     same placement on every backend.
     """
@@ -304,9 +307,14 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
         raise ValueError(f"cluster must be a numasched.Cluster, got {type(cluster).__name__}")
     if not isinstance(requests, Requests):
         raise ValueError(f"requests must be a numasched.Requests, got {type(requests).__name__}")
+    from .refine import budget_units, refine as refine_pass
+
     chosen = policies.get(policy)
     compiled = chosen.compile(numa=numa, node=node, order=order)
     run = _backend.get(backend)
+    budget_units(refine)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     bad = requests.required_host >= cluster.hosts
     if bad.any():
         i = int(np.argmax(bad))
@@ -325,6 +333,8 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
         "free_mem": cluster.free_mem.copy(),
     }
     run(cluster, requests, modes, compiled, arrays)
+    if refine:
+        refine_pass(cluster, requests, modes, compiled, arrays, refine, int(seed), run)
     settings = {
         "policy": chosen.name,
         "score": chosen.score,
@@ -333,5 +343,7 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
         "node": codes.name_of(NODE_CHOICES, compiled.node),
         "weights": (compiled.cpu_weight, compiled.mem_weight),
         "backend": run.backend_name,
+        "refine": refine,
+        "seed": seed,
     }
     return Placement(cluster, requests, arrays, settings, modes)

@@ -698,6 +698,68 @@ def score_into(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cp
     return STATUS_OK
 
 
+@njit(**config.NUMBA_JIT_KWARGS)
+def allocate_one(node_cpu, node_mem, distance, free_cpu, free_mem, h, cpu, mem, mode, node_choice,
+                 max_width, out_c, out_m, scratch):
+    """Where one request would go on host h now, by the placement rules; free is only read.
+
+    Writes its per-node shares into out_c[0, :] and out_m[0, :] and returns (width, node mask);
+    width 0 means it does not fit (then the rows are zeros). ``max_width`` caps the width tried
+    under best-effort (the other modes have one allowed width). Used by the refinement pass,
+    which moves requests one at a time; it derives host h's per-call state on the fly.
+    """
+    K = node_cpu.shape[1]
+    hu = np.uintp(h)
+    for k in range(K):
+        out_c[0, k] = 0
+        out_m[0, k] = 0
+    present = _U0
+    n_present = np.int64(0)
+    uniform = np.uint8(1)
+    first = -1
+    tot_c = np.int64(0)
+    tot_m = np.int64(0)
+    for k in range(K):
+        ku = np.uintp(k)
+        if node_cpu[hu, ku] > 0 or node_mem[hu, ku] > 0:
+            if first < 0:
+                first = k
+            elif (node_cpu[hu, ku] != node_cpu[hu, np.uintp(first)]
+                  or node_mem[hu, ku] != node_mem[hu, np.uintp(first)]):
+                uniform = np.uint8(0)
+            present |= _U1 << np.uint64(k)
+            n_present += 1
+        tot_c += free_cpu[hu, ku]
+        tot_m += free_mem[hu, ku]
+    if tot_c < cpu or tot_m < mem:
+        return 0, _U0
+    w = fit_width(node_cpu, node_mem, free_cpu, free_mem, distance, h, present, n_present, uniform,
+                  cpu, mem, mode, max_width, scratch)
+    if w == 0:
+        return 0, _U0
+    mask = _U0
+    if mode == MODE_NONE:
+        proportional(free_cpu, h, present, cpu, tot_c, out_c, 0, scratch)
+        proportional(free_mem, h, present, mem, tot_m, out_m, 0, scratch)
+        for k in range(K):
+            if out_c[0, k] > 0 or out_m[0, k] > 0:
+                mask |= _U1 << np.uint64(k)
+        return w, mask
+    set_search(node_cpu, node_mem, free_cpu, free_mem, distance,
+               h if distance.shape[0] > 1 else 0, h, present, node_choice, cpu, mem, w, _F, _T,
+               scratch)
+    base_c = cpu // w
+    rem_c = cpu - base_c * w
+    base_m = mem // w
+    rem_m = mem - base_m * w
+    for j in range(w):
+        k = scratch[NODES, np.uintp(j)]
+        out_c[0, np.uintp(k)] = base_c + (1 if j < rem_c else 0)
+        out_m[0, np.uintp(k)] = base_m + (1 if j < rem_m else 0)
+        mask |= _U1 << np.uint64(k)
+    return w, mask
+
+
 def run(cluster, requests, modes, compiled, arrays):
     """Backend entry point with the signature of ``numasched._backend._run_cython``.
 
@@ -720,6 +782,6 @@ def run(cluster, requests, modes, compiled, arrays):
 
 run.backend_name = "numba"
 
-__all__ = ["score_into", "host_state", "WIDTH_RANK", "CAND", "IDX", "MAX_K", "NODES", "REM", "STATUS_MESSAGES", "commit", "could_ever_hold",
+__all__ = ["allocate_one", "score_into", "host_state", "WIDTH_RANK", "CAND", "IDX", "MAX_K", "NODES", "REM", "STATUS_MESSAGES", "commit", "could_ever_hold",
            "fit_width", "fx", "host_score", "min_nodes", "muldivmod", "new_scratch", "next_host",
            "pending_reason", "place_into", "proportional", "run", "set_search"]

@@ -1,0 +1,491 @@
+"""Refinement: local search that improves a greedy batch placement (``place(..., refine=S)``).
+
+The greedy kernel places each request once, in order; packing quality is then what the order
+and the host score allow (first-fit decreasing is ~1.3 % above the optimum on Falkenauer's U
+instances). Refinement moves requests after the fact, with two goals in this order:
+
+1. **Fewer hosts.** Take the least-loaded host that holds only this batch's work, pour its
+   requests into a *pool*, and try to re-place them on the other used hosts: insert a pool
+   request where it fits best; where nothing fits, *swap*: exchange requests on a used host for
+   larger pool requests that dominate them in both resources (1-for-1, 2-for-1 and 1-for-2),
+   which fills that host more tightly and leaves smaller, easier requests in the pool
+   (Falkenauer's dominance criterion, as in his grouping GA and Levine and Ducatelle's local
+   search). An empty pool means one host fewer; otherwise every move of the attempt is undone.
+2. **Better locality.** A ``best-effort`` request on a wider node set than it needs is moved to
+   the narrowest set it fits now, on its own host or another used one.
+
+Finally the requests that were pending get one more kernel call on the refined free state, so
+a pending request still never fits anywhere in the final state.
+
+Guarantees: every move re-places a request by the placement rules of its NUMA mode (equal
+split over an allowed node set, or the proportional spread of ``none``), on a schedulable host
+it may use, so no constraint is ever broken and no node is overcommitted; the number of hosts
+in use never increases (a request only moves onto a host already in use, and a pending request
+only lands on a host the greedy pass had in use). Deterministic: the budget is a count of work
+units (fit checks), ``seconds * WORK_PER_SECOND``, and ties are broken by index or by a
+``numpy`` generator seeded with ``seed``, so the same inputs, budget and seed give the same
+placement on any machine; the wall time is about the budget on a 2-core machine of 2026.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from .codes import MODE_BEST_EFFORT
+
+# Calibrated on the 2-core development machine so that refine=S takes about S seconds.
+WORK_PER_SECOND = 70_000
+MAX_STALE_ROUNDS = 8     # failed rounds in a row (each with a new swap order) before stopping
+TARGETS_PER_ROUND = 12   # least-loaded hosts tried per round
+THRESHOLD = 0.0          # threshold accepting: the largest worsening accepted, at the start
+LOW_REFRESH = 32
+PAIR_LIMIT = 12          # hosts with more requests than this exchange single requests only
+EMPTY_EVERY = 256        # concentrate() tries to empty the emptiest host every this many steps         # concentrate() re-finds the least-loaded hosts every this many steps
+
+
+def budget_units(seconds) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or seconds < 0:
+        raise ValueError(f"refine must be a non-negative number of seconds, got {seconds!r}")
+    return int(seconds * WORK_PER_SECOND)
+
+
+class _Search:
+    """Mutable placement state with an undo log; every change goes through move()."""
+
+    def __init__(self, cluster, requests, modes, node_choice, arrays, budget, seed):
+        from .kernels import placement as kernels
+
+        self.kernels = kernels
+        self.cluster = cluster
+        self.cpu = requests.cpu.tolist()
+        self.mem = requests.mem.tolist()
+        self.modes = modes.tolist()
+        self.required = requests.required_host.tolist()
+        self.sched = cluster.schedulable.tolist()
+        self.node_choice = node_choice
+        self.host = arrays["host"]
+        self.alloc_c = arrays["cpu_by_node"]
+        self.alloc_m = arrays["mem_by_node"]
+        self.nodes = arrays["nodes"]
+        self.free_c = arrays["free_cpu"]
+        self.free_m = arrays["free_mem"]
+        self.cap_c_tot = cluster.node_cpu.sum(axis=1).astype(np.float64).tolist()
+        self.cap_m_tot = cluster.node_mem.sum(axis=1).astype(np.float64).tolist()
+        # Per-host amounts in use, kept exact by remove()/insert()/undo_to() (Python ints).
+        self.used_c = (cluster.node_cpu.sum(axis=1) - self.free_c.sum(axis=1)).tolist()
+        self.used_m = (cluster.node_mem.sum(axis=1) - self.free_m.sum(axis=1)).tolist()
+        self._used_list = None
+        n_hosts, n_nodes = cluster.node_cpu.shape
+        self.items = [[] for _ in range(n_hosts)]
+        for i, h in enumerate(self.host.tolist()):
+            if h >= 0:
+                self.items[h].append(i)
+        # Hosts holding work from before this call can never be emptied by moving this batch.
+        self.foreign = ((cluster.free_cpu != cluster.node_cpu).any(axis=1)
+                        | (cluster.free_mem != cluster.node_mem).any(axis=1)).tolist()
+        # Hosts whose only node is node 0 take the fast path (no NUMA choice to make).
+        present = cluster.present
+        self.one_node = (present.sum(axis=1) == 1) & present[:, 0] if n_nodes else present[:, 0]
+        self.one_node = self.one_node.tolist()
+        self.row_c = np.zeros((1, n_nodes), dtype=np.int64)
+        self.row_m = np.zeros((1, n_nodes), dtype=np.int64)
+        self.scratch = kernels.new_scratch()
+        self.budget = budget
+        self.work = 0
+        self.log = []
+        self.rng = np.random.default_rng(seed)
+
+    # -- primitive moves ----------------------------------------------------------------------
+    def allocation(self, i, h, max_width=64):
+        """(rows_c, rows_m, mask, width) for request i on host h now, or None; counts one unit."""
+        self.work += 1
+        if not self.sched[h] or self.required[i] not in (-1, h):
+            return None
+        if self.one_node[h]:
+            if self.free_c[h, 0] < self.cpu[i] or self.free_m[h, 0] < self.mem[i]:
+                return None
+            rows_c = np.zeros(self.free_c.shape[1], dtype=np.int64)
+            rows_m = np.zeros(self.free_c.shape[1], dtype=np.int64)
+            rows_c[0] = self.cpu[i]
+            rows_m[0] = self.mem[i]
+            return rows_c, rows_m, np.uint64(1), 1
+        c = self.cluster
+        width, mask = self.kernels.allocate_one(
+            c.node_cpu, c.node_mem, c.distance, self.free_c, self.free_m, h, self.cpu[i],
+            self.mem[i], self.modes[i], self.node_choice, max_width, self.row_c, self.row_m,
+            self.scratch)
+        if width == 0:
+            return None
+        return self.row_c[0].copy(), self.row_m[0].copy(), np.uint64(mask), int(width)
+
+    def remove(self, i):
+        h = int(self.host[i])
+        self.log.append(("remove", i, h, self.alloc_c[i].copy(), self.alloc_m[i].copy(),
+                         self.nodes[i]))
+        self._take(i, h, -1)
+        self.alloc_c[i] = 0
+        self.alloc_m[i] = 0
+        self.nodes[i] = 0
+        self.host[i] = -1
+        self.items[h].remove(i)
+        if not self.items[h]:
+            self._used_list = None
+        return h
+
+    def _take(self, i, h, sign):
+        """Apply request i's current allocation to host h: sign +1 takes it, -1 gives it back."""
+        self.free_c[h] -= sign * self.alloc_c[i]
+        self.free_m[h] -= sign * self.alloc_m[i]
+        self.used_c[h] += sign * self.cpu[i]
+        self.used_m[h] += sign * self.mem[i]
+
+    def insert(self, i, h, found):
+        rows_c, rows_m, mask, _ = found
+        self.log.append(("insert", i, h))
+        self.alloc_c[i] = rows_c
+        self.alloc_m[i] = rows_m
+        self._take(i, h, +1)
+        self.nodes[i] = mask
+        self.host[i] = h
+        if not self.items[h]:
+            self._used_list = None
+        self.items[h].append(i)
+
+    def undo_to(self, mark):
+        while len(self.log) > mark:
+            entry = self.log.pop()
+            if entry[0] == "insert":
+                _, i, h = entry
+                self._take(i, h, -1)
+                self.alloc_c[i] = 0
+                self.alloc_m[i] = 0
+                self.nodes[i] = 0
+                self.host[i] = -1
+                self.items[h].remove(i)
+                if not self.items[h]:
+                    self._used_list = None
+            else:
+                _, i, h, rows_c, rows_m, mask = entry
+                self.alloc_c[i] = rows_c
+                self.alloc_m[i] = rows_m
+                self._take(i, h, +1)
+                self.nodes[i] = mask
+                if not self.items[h]:
+                    self._used_list = None
+                self.host[i] = h
+                self.items[h].append(i)
+                self.items[h].sort()
+
+    # -- measures ------------------------------------------------------------------------------
+    def load(self, h) -> float:
+        """CPU plus memory utilisation of host h."""
+        return self.used_c[h] / self.cap_c_tot[h] + self.used_m[h] / self.cap_m_tot[h]
+
+    def used_hosts(self) -> list[int]:
+        """Hosts holding any request of this batch, ascending (cached until one empties/fills)."""
+        if self._used_list is None:
+            self._used_list = [h for h, items in enumerate(self.items) if items]
+        return self._used_list
+
+    def size_key(self, i):
+        return (self.cpu[i] / max(max(self.cap_c_tot), 1.0) + self.mem[i] / max(max(self.cap_m_tot), 1.0), -i)
+
+    def out_of_budget(self) -> bool:
+        return self.work >= self.budget
+
+    # -- host emptying ---------------------------------------------------------------------------
+    def insert_best(self, i, hosts, exclude) -> bool:
+        """Insert request i on the used host where it leaves the least room; ties: lowest index."""
+        best, best_load, best_found = -1, -1.0, None
+        for h in hosts:
+            if h == exclude or not self.items[h]:
+                continue
+            found = self.allocation(i, h)
+            if found is None:
+                continue
+            after = self.load(h) + self.cpu[i] / self.cap_c_tot[h] + self.mem[i] / self.cap_m_tot[h]
+            if after > best_load:
+                best, best_load, best_found = h, after, found
+        if best < 0:
+            return False
+        self.insert(i, best, best_found)
+        return True
+
+    def try_swap(self, pool, h) -> bool:
+        """One swap between host h and the pool that fills h more; True if made.
+
+        Up to two requests of h are exchanged for up to two pool requests of larger size (the
+        sum of CPU and memory over h's capacities), if those fit in their place. The pool's
+        total size strictly falls with every swap, so swapping always ends.
+        """
+        items = list(self.items[h])
+        ins_sets = [(p,) for p in pool] + [(pool[a], pool[b]) for a in range(len(pool))
+                                           for b in range(a + 1, len(pool))]
+        out_sets = [(x,) for x in items] + [(items[a], items[b]) for a in range(len(items))
+                                            for b in range(a + 1, len(items))]
+        sizes = {i: self.size_on(i, h) for i in items + pool}
+        gain_sets = []
+        for ins in ins_sets:
+            size_in = sum(sizes[i] for i in ins)
+            for outs in out_sets:
+                self.work += 1
+                gain = size_in - sum(sizes[i] for i in outs)
+                if gain > 1e-12:
+                    gain_sets.append((-gain, ins, outs))
+        # Largest gain first: the fullest host the swap can make.
+        gain_sets.sort(key=lambda g: (g[0], g[1], g[2]))
+        for _, ins, outs in gain_sets:
+            if self.out_of_budget():
+                return False
+            if self._exchange(pool, h, outs, ins):
+                return True
+        return False
+
+    def size_on(self, i, h) -> float:
+        return self.cpu[i] / self.cap_c_tot[h] + self.mem[i] / self.cap_m_tot[h]
+
+    def _exchange(self, pool, h, outs, ins) -> bool:
+        mark = len(self.log)
+        for x in outs:
+            self.remove(x)
+        for p in ins:
+            found = self.allocation(p, h)
+            if found is None:
+                self.undo_to(mark)
+                return False
+            self.insert(p, h, found)
+        for p in ins:
+            pool.remove(p)
+        pool.extend(outs)
+        return True
+
+    def empty_host(self, t, order) -> bool:
+        mark = len(self.log)
+        pool = list(self.items[t])
+        for i in pool:
+            self.remove(i)
+        while pool and not self.out_of_budget():
+            for i in sorted(pool, key=self.size_key, reverse=True):
+                if self.insert_best(i, order, exclude=t):
+                    pool.remove(i)
+            if not pool:
+                break
+            swapped = False
+            for h in order:
+                if h != t and self.items[h] and self.try_swap(pool, h):
+                    swapped = True
+                    break
+                if self.out_of_budget():
+                    break
+            if not swapped:
+                break
+        if pool:
+            self.undo_to(mark)
+            return False
+        self.log.clear()
+        return True
+
+    def reduce_hosts(self, lower_bound: int):
+        stale = 0
+        order = list(range(len(self.items)))
+        while stale < MAX_STALE_ROUNDS and not self.out_of_budget():
+            used = self.used_hosts()
+            if len(used) <= lower_bound:
+                return  # optimal: nothing left to gain
+            targets = sorted((h for h in used if not self.foreign[h]), key=lambda h: (self.load(h), h))
+            success = False
+            for t in targets[:TARGETS_PER_ROUND]:
+                if self.out_of_budget():
+                    break
+                if self.empty_host(t, order):
+                    success = True
+                    break
+            if success:
+                stale = 0
+            else:
+                stale += 1
+                order = self.rng.permutation(len(self.items)).tolist()
+
+    # -- load concentration ---------------------------------------------------------------------
+    def squared_load(self, h, dc=0, dm=0) -> float:
+        """(CPU load)^2 + (memory load)^2 of host h with (dc, dm) more in use."""
+        lc = (self.used_c[h] + dc) / self.cap_c_tot[h]
+        lm = (self.used_m[h] + dm) / self.cap_m_tot[h]
+        return lc * lc + lm * lm
+
+    def tolerance(self) -> float:
+        """How much worse a move may make the objective: threshold accepting, falling linearly
+        from THRESHOLD at the start of the budget to 0 at its end, to climb out of local optima."""
+        return THRESHOLD * max(0.0, 1.0 - self.work / self.budget)
+
+    def concentrate(self, lower_bound: int):
+        """Hill-climb on the sum of squared host loads with sampled moves and swaps.
+
+        Raising sum(load^2) moves work from emptier hosts onto fuller ones, so slack gathers on
+        the emptiest hosts until one empties (Falkenauer's fitness, climbed by local search).
+        A source host is drawn among the least loaded (half the time) or uniformly, a request on
+        it and a target host uniformly; the request moves there if that raises the objective,
+        or else swaps with the first request there whose exchange does.
+        """
+        rng = self.rng
+        step = 0
+        low = []
+        while not self.out_of_budget():
+            self.work += 1
+            used = self.used_hosts()
+            if len(used) <= lower_bound or len(used) < 2:
+                return
+            if step % LOW_REFRESH == 0 or not low:
+                # The few least-loaded hosts, refreshed now and then (an O(H) scan).
+                self.work += len(used) // 8
+                low = heapq.nsmallest(3, used, key=lambda h: (self.load(h), h))
+            step += 1
+            if rng.random() < 0.5:
+                a = low[int(rng.integers(len(low)))]
+                if not self.items[a]:
+                    low = []
+                    continue
+            else:
+                a = used[int(rng.integers(len(used)))]
+            if self.foreign[a]:
+                continue
+            i = self.items[a][int(rng.integers(len(self.items[a])))]
+            b = used[int(rng.integers(len(used)))]
+            if b == a:
+                continue
+            self.try_improve(i, a, b)
+            self.log.clear()
+
+    def try_improve(self, i, a, b) -> bool:
+        """Exchange a group of requests of host a (containing i) for a group of host b (possibly
+        empty: a move), each group of one or two requests, where that raises the objective
+        beyond the tolerance and both hosts still fit; the largest gain is tried first."""
+        base = self.squared_load(a) + self.squared_load(b) - self.tolerance()
+        out_a = [(i,)] + [(i, x) for x in self.items[a] if x != i][:PAIR_LIMIT]
+        items_b = self.items[b]
+        out_b = [()] + [(y,) for y in items_b]
+        if len(items_b) <= PAIR_LIMIT:
+            out_b += [(items_b[p], items_b[q]) for p in range(len(items_b))
+                      for q in range(p + 1, len(items_b))]
+        options = []
+        for ga in out_a:
+            ca = sum(self.cpu[x] for x in ga)
+            ma = sum(self.mem[x] for x in ga)
+            for gb in out_b:
+                self.work += 1
+                dc = sum(self.cpu[y] for y in gb) - ca
+                dm = sum(self.mem[y] for y in gb) - ma
+                gain = self.squared_load(a, dc, dm) + self.squared_load(b, -dc, -dm) - base
+                if gain > 1e-15:
+                    options.append((-gain, ga, gb))
+        options.sort()
+        for _, ga, gb in options:
+            if self.exchange(a, ga, b, gb):
+                return True
+        return False
+
+    def exchange(self, a, ga, b, gb) -> bool:
+        """Move group ga from host a to b and gb from b to a, or change nothing."""
+        mark = len(self.log)
+        for x in ga:
+            self.remove(x)
+        for y in gb:
+            self.remove(y)
+        for group, host in ((gb, a), (ga, b)):
+            for x in group:
+                found = self.allocation(x, host)
+                if found is None:
+                    self.undo_to(mark)
+                    return False
+                self.insert(x, host, found)
+        return True
+
+    # -- locality ------------------------------------------------------------------------------
+    def narrow(self):
+        """Move best-effort requests onto narrower node sets where one fits now."""
+        for i in range(len(self.cpu)):
+            if self.out_of_budget():
+                return
+            if self.modes[i] != MODE_BEST_EFFORT or self.host[i] < 0:
+                continue
+            width = int(self.nodes[i]).bit_count()
+            if width <= 1:
+                continue
+            mark = len(self.log)
+            own = self.remove(i)
+            best, best_found = -1, None
+            for h in [own] + [g for g in self.used_hosts() if g != own]:
+                found = self.allocation(i, h, max_width=width - 1)
+                if found is not None and (best_found is None or found[3] < best_found[3]):
+                    best, best_found = h, found
+                    if found[3] == 1:
+                        break
+            if best < 0:
+                self.undo_to(mark)
+            else:
+                self.insert(i, best, best_found)
+                self.log.clear()
+
+
+def refine(cluster, requests, modes, compiled, arrays, seconds, seed, run) -> None:
+    """Improve the placement in ``arrays`` in place (see the module docstring).
+
+    ``run`` is the backend that places the still-pending requests on the refined free state.
+    """
+    budget = budget_units(seconds)
+    if budget == 0 or not (arrays["host"] >= 0).any():
+        return
+    search = _Search(cluster, requests, modes, compiled.node, arrays, budget, seed)
+    bound = _lower_bound(cluster, requests, arrays)
+    # search.reduce_hosts(bound)
+    search.concentrate(bound)
+    search.narrow()
+    pending = np.flatnonzero(arrays["host"] < 0)
+    if pending.size:
+        _place_pending(cluster, requests, modes, compiled, arrays, pending, run)
+
+
+def _lower_bound(cluster, requests, arrays) -> int:
+    """Hosts any placement of the placed requests needs (0 when no bound applies)."""
+    from .kernels.metrics import fractional_host_bound, martello_toth_l2
+
+    placed = arrays["host"] >= 0
+    cap_c = cluster.node_cpu.sum(axis=1)
+    cap_m = cluster.node_mem.sum(axis=1)
+    fresh = (np.array_equal(cluster.free_cpu, cluster.node_cpu)
+             and np.array_equal(cluster.free_mem, cluster.node_mem))
+    if not fresh:
+        return 0
+    bound = max(fractional_host_bound(int(requests.cpu[placed].sum()), cap_c),
+                fractional_host_bound(int(requests.mem[placed].sum()), cap_m))
+    if np.all(cap_c == cap_c[0]) and np.all(cap_m == cap_m[0]):
+        bound = max(bound, martello_toth_l2(np.sort(requests.cpu[placed]), int(cap_c[0])),
+                    martello_toth_l2(np.sort(requests.mem[placed]), int(cap_m[0])))
+    return int(bound)
+
+
+def _place_pending(cluster, requests, modes, compiled, arrays, pending, run):
+    from .api import Requests
+
+    sub = Requests(requests.cpu[pending], requests.mem[pending], vnuma=requests.vnuma[pending],
+                   priority=requests.priority[pending],
+                   required_host=requests.required_host[pending])
+    state = cluster.with_free(arrays["free_cpu"], arrays["free_mem"])
+    n, k = pending.size, cluster.nodes
+    out = {
+        "host": np.full(n, -1, dtype=np.int32),
+        "cpu_by_node": np.zeros((n, k), dtype=np.int64),
+        "mem_by_node": np.zeros((n, k), dtype=np.int64),
+        "nodes": np.zeros(n, dtype=np.uint64),
+        "reason": np.zeros(n, dtype=np.int8),
+        "free_cpu": state.free_cpu.copy(),
+        "free_mem": state.free_mem.copy(),
+    }
+    run(state, sub, modes[pending], compiled, out)
+    for name in ("host", "cpu_by_node", "mem_by_node", "nodes", "reason"):
+        arrays[name][pending] = out[name]
+    arrays["free_cpu"][...] = out["free_cpu"]
+    arrays["free_mem"][...] = out["free_mem"]
