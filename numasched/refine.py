@@ -4,13 +4,13 @@ The greedy kernel places each request once, in order; packing quality is then wh
 and the host score allow (first-fit decreasing is ~1.3 % above the optimum on Falkenauer's U
 instances). Refinement moves requests after the fact, with two goals in this order:
 
-1. **Fewer hosts.** Take the least-loaded host that holds only this batch's work, pour its
-   requests into a *pool*, and try to re-place them on the other used hosts: insert a pool
-   request where it fits best; where nothing fits, *swap*: exchange requests on a used host for
-   larger pool requests that dominate them in both resources (1-for-1, 2-for-1 and 1-for-2),
-   which fills that host more tightly and leaves smaller, easier requests in the pool
-   (Falkenauer's dominance criterion, as in his grouping GA and Levine and Ducatelle's local
-   search). An empty pool means one host fewer; otherwise every move of the attempt is undone.
+1. **Fewer hosts.** Hill-climb on the sum over used hosts of their squared loads (CPU and
+   memory utilisation, Falkenauer's fitness for grouping problems): a move that raises it takes
+   work from an emptier host onto a fuller one, so slack gathers on the emptiest hosts until
+   they empty. Each step draws a source host (half the time among the three least loaded, else
+   any used host), a request on it and a target host, then tries the moves and exchanges of one
+   or two requests on each side (a move is an exchange with nothing), largest gain first,
+   keeping the first whose requests all fit by the placement rules.
 2. **Better locality.** A ``best-effort`` request on a wider node set than it needs is moved to
    the narrowest set it fits now, on its own host or another used one.
 
@@ -37,12 +37,8 @@ from .codes import MODE_BEST_EFFORT
 
 # Calibrated on the 2-core development machine so that refine=S takes about S seconds.
 WORK_PER_SECOND = 70_000
-MAX_STALE_ROUNDS = 8     # failed rounds in a row (each with a new swap order) before stopping
-TARGETS_PER_ROUND = 12   # least-loaded hosts tried per round
-THRESHOLD = 0.0          # threshold accepting: the largest worsening accepted, at the start
-LOW_REFRESH = 32
+LOW_REFRESH = 32         # concentrate() re-finds the least-loaded hosts every this many steps
 PAIR_LIMIT = 12          # hosts with more requests than this exchange single requests only
-EMPTY_EVERY = 256        # concentrate() tries to empty the emptiest host every this many steps         # concentrate() re-finds the least-loaded hosts every this many steps
 
 
 def budget_units(seconds) -> int:
@@ -190,124 +186,8 @@ class _Search:
             self._used_list = [h for h, items in enumerate(self.items) if items]
         return self._used_list
 
-    def size_key(self, i):
-        return (self.cpu[i] / max(max(self.cap_c_tot), 1.0) + self.mem[i] / max(max(self.cap_m_tot), 1.0), -i)
-
     def out_of_budget(self) -> bool:
         return self.work >= self.budget
-
-    # -- host emptying ---------------------------------------------------------------------------
-    def insert_best(self, i, hosts, exclude) -> bool:
-        """Insert request i on the used host where it leaves the least room; ties: lowest index."""
-        best, best_load, best_found = -1, -1.0, None
-        for h in hosts:
-            if h == exclude or not self.items[h]:
-                continue
-            found = self.allocation(i, h)
-            if found is None:
-                continue
-            after = self.load(h) + self.cpu[i] / self.cap_c_tot[h] + self.mem[i] / self.cap_m_tot[h]
-            if after > best_load:
-                best, best_load, best_found = h, after, found
-        if best < 0:
-            return False
-        self.insert(i, best, best_found)
-        return True
-
-    def try_swap(self, pool, h) -> bool:
-        """One swap between host h and the pool that fills h more; True if made.
-
-        Up to two requests of h are exchanged for up to two pool requests of larger size (the
-        sum of CPU and memory over h's capacities), if those fit in their place. The pool's
-        total size strictly falls with every swap, so swapping always ends.
-        """
-        items = list(self.items[h])
-        ins_sets = [(p,) for p in pool] + [(pool[a], pool[b]) for a in range(len(pool))
-                                           for b in range(a + 1, len(pool))]
-        out_sets = [(x,) for x in items] + [(items[a], items[b]) for a in range(len(items))
-                                            for b in range(a + 1, len(items))]
-        sizes = {i: self.size_on(i, h) for i in items + pool}
-        gain_sets = []
-        for ins in ins_sets:
-            size_in = sum(sizes[i] for i in ins)
-            for outs in out_sets:
-                self.work += 1
-                gain = size_in - sum(sizes[i] for i in outs)
-                if gain > 1e-12:
-                    gain_sets.append((-gain, ins, outs))
-        # Largest gain first: the fullest host the swap can make.
-        gain_sets.sort(key=lambda g: (g[0], g[1], g[2]))
-        for _, ins, outs in gain_sets:
-            if self.out_of_budget():
-                return False
-            if self._exchange(pool, h, outs, ins):
-                return True
-        return False
-
-    def size_on(self, i, h) -> float:
-        return self.cpu[i] / self.cap_c_tot[h] + self.mem[i] / self.cap_m_tot[h]
-
-    def _exchange(self, pool, h, outs, ins) -> bool:
-        mark = len(self.log)
-        for x in outs:
-            self.remove(x)
-        for p in ins:
-            found = self.allocation(p, h)
-            if found is None:
-                self.undo_to(mark)
-                return False
-            self.insert(p, h, found)
-        for p in ins:
-            pool.remove(p)
-        pool.extend(outs)
-        return True
-
-    def empty_host(self, t, order) -> bool:
-        mark = len(self.log)
-        pool = list(self.items[t])
-        for i in pool:
-            self.remove(i)
-        while pool and not self.out_of_budget():
-            for i in sorted(pool, key=self.size_key, reverse=True):
-                if self.insert_best(i, order, exclude=t):
-                    pool.remove(i)
-            if not pool:
-                break
-            swapped = False
-            for h in order:
-                if h != t and self.items[h] and self.try_swap(pool, h):
-                    swapped = True
-                    break
-                if self.out_of_budget():
-                    break
-            if not swapped:
-                break
-        if pool:
-            self.undo_to(mark)
-            return False
-        self.log.clear()
-        return True
-
-    def reduce_hosts(self, lower_bound: int):
-        stale = 0
-        order = list(range(len(self.items)))
-        while stale < MAX_STALE_ROUNDS and not self.out_of_budget():
-            used = self.used_hosts()
-            if len(used) <= lower_bound:
-                return  # optimal: nothing left to gain
-            targets = sorted((h for h in used if not self.foreign[h]), key=lambda h: (self.load(h), h))
-            success = False
-            for t in targets[:TARGETS_PER_ROUND]:
-                if self.out_of_budget():
-                    break
-                if self.empty_host(t, order):
-                    success = True
-                    break
-            if success:
-                stale = 0
-            else:
-                stale += 1
-                order = self.rng.permutation(len(self.items)).tolist()
 
     # -- load concentration ---------------------------------------------------------------------
     def squared_load(self, h, dc=0, dm=0) -> float:
@@ -315,11 +195,6 @@ class _Search:
         lc = (self.used_c[h] + dc) / self.cap_c_tot[h]
         lm = (self.used_m[h] + dm) / self.cap_m_tot[h]
         return lc * lc + lm * lm
-
-    def tolerance(self) -> float:
-        """How much worse a move may make the objective: threshold accepting, falling linearly
-        from THRESHOLD at the start of the budget to 0 at its end, to climb out of local optima."""
-        return THRESHOLD * max(0.0, 1.0 - self.work / self.budget)
 
     def concentrate(self, lower_bound: int):
         """Hill-climb on the sum of squared host loads with sampled moves and swaps.
@@ -362,8 +237,8 @@ class _Search:
     def try_improve(self, i, a, b) -> bool:
         """Exchange a group of requests of host a (containing i) for a group of host b (possibly
         empty: a move), each group of one or two requests, where that raises the objective
-        beyond the tolerance and both hosts still fit; the largest gain is tried first."""
-        base = self.squared_load(a) + self.squared_load(b) - self.tolerance()
+        and both hosts still fit; the largest gain is tried first."""
+        base = self.squared_load(a) + self.squared_load(b)
         out_a = [(i,)] + [(i, x) for x in self.items[a] if x != i][:PAIR_LIMIT]
         items_b = self.items[b]
         out_b = [()] + [(y,) for y in items_b]
@@ -439,9 +314,7 @@ def refine(cluster, requests, modes, compiled, arrays, seconds, seed, run) -> No
     if budget == 0 or not (arrays["host"] >= 0).any():
         return
     search = _Search(cluster, requests, modes, compiled.node, arrays, budget, seed)
-    bound = _lower_bound(cluster, requests, arrays)
-    # search.reduce_hosts(bound)
-    search.concentrate(bound)
+    search.concentrate(_lower_bound(cluster, requests, arrays))
     search.narrow()
     pending = np.flatnonzero(arrays["host"] < 0)
     if pending.size:
