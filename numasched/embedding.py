@@ -59,6 +59,8 @@ def _as_requests(request) -> Requests:
 
 
 def _free_state(cluster: Cluster, free) -> Cluster:
+    if not isinstance(cluster, Cluster):
+        raise ValueError(f"cluster must be a numasched.Cluster, got {type(cluster).__name__}")
     if free is None:
         return cluster
     if not (isinstance(free, (tuple, list)) and len(free) == 2):
@@ -68,6 +70,8 @@ def _free_state(cluster: Cluster, free) -> Cluster:
 
 def _normalise(rank: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Map each row's feasible rank keys linearly onto MIN_SCORE..MAX_SCORE (best -> MAX only)."""
+    if rank.shape[1] == 0:
+        return np.zeros(rank.shape, dtype=np.int64)
     big = np.iinfo(np.int64).max
     hi = np.where(ok, rank, -big).max(axis=1, keepdims=True)
     lo = np.where(ok, rank, big).min(axis=1, keepdims=True)
@@ -90,8 +94,8 @@ def score_batch(cluster: Cluster, requests, *, policy="best-fit",
     from . import policies
     from .kernels import placement
 
-    requests = _as_requests(requests)
     cluster = _free_state(cluster, free)
+    requests = _as_requests(requests)
     compiled = policies.get(policy).compile(numa=numa, node=node, order="given")
     bad = requests.required_host >= cluster.hosts
     if bad.any():

@@ -424,3 +424,42 @@ def check_summary(placement) -> dict:
 @pytest.fixture(params=BACKENDS, scope="session")
 def backend(request):
     return request.param
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies for the embedding API (one request at a time, another free state for a cluster)
+# --------------------------------------------------------------------------------------------
+@st.composite
+def single_requests(draw, cluster_kwargs: dict):
+    """Raw Requests keyword arguments of exactly one request for a cluster, sized like
+    ``request_sets`` draws them; sometimes with its own NUMA mode (which overrides the call's)."""
+    node_cpu, node_mem = cluster_kwargs["node_cpu"], cluster_kwargs["node_mem"]
+    n_hosts, n_nodes = node_cpu.shape
+    typical_c = int(np.percentile(node_cpu[node_cpu > 0], 25)) if (node_cpu > 0).any() else 16
+    typical_m = int(np.percentile(node_mem[node_mem > 0], 25)) if (node_mem > 0).any() else 16
+    host_max_c = int(node_cpu.sum(axis=1).max()) if n_hosts else 16
+    host_max_m = int(node_mem.sum(axis=1).max()) if n_hosts else 16
+    c, m = draw(_request(typical_c, typical_m, n_nodes, host_max_c, host_max_m))
+    kwargs = {"cpu": np.array([c], dtype=np.int64), "mem": np.array([m], dtype=np.int64)}
+    if draw(st.integers(0, 3)) == 0:
+        kwargs["numa"] = [draw(st.sampled_from([None] + MODES))]
+    return kwargs
+
+
+@st.composite
+def free_states(draw, cluster_kwargs: dict):
+    """(free_cpu, free_mem) int64 [H, K] for a cluster's capacities: untouched, full or partly
+    used nodes, so that ties and nodes with exactly nothing left are common."""
+    node_cpu, node_mem = cluster_kwargs["node_cpu"], cluster_kwargs["node_mem"]
+    free_cpu = np.zeros_like(node_cpu)
+    free_mem = np.zeros_like(node_mem)
+    for h in range(node_cpu.shape[0]):
+        for k in range(node_cpu.shape[1]):
+            kind = draw(st.sampled_from(["free", "free", "full", "part"]))
+            for free, cap in ((free_cpu, node_cpu), (free_mem, node_mem)):
+                total = int(cap[h, k])
+                if kind == "free":
+                    free[h, k] = total
+                elif kind == "part":
+                    free[h, k] = draw(st.integers(0, total))
+    return free_cpu, free_mem
