@@ -18,11 +18,13 @@ kernels and the helpers they call) or ``@njit(**config.NUMBA_PARALLEL_KWARGS)`` 
   ``cdivision``). Every division in the kernels has a divisor known to be positive, so this only
   removes a branch per division; it never changes a result.
 
-``NUMBA_INLINE_KWARGS`` (the serial flags plus ``inline="always"``) is for tiny scalar helpers on
-the hot path (``fx``, ``host_score``): Numba inlines them into the caller's IR. LLVM does not
-reliably inline across Numba functions on its own (a call per host was measurably slower), and
-inlining anything bigger than a few lines costs compile time and, in tests, made the host loop
-slower, not faster.
+``NUMBA_INLINE_KWARGS`` (the serial flags plus ``inline="always"``) is for the helpers on the
+per-host path: ``fx``, ``host_score`` and the node-set search (``fit_width``, ``min_nodes``,
+``set_search``). A Numba call that takes arrays pays an atomic incref/decref pair per array
+argument; with the search as calls, first-fit + restricted (a NUMA check on nearly every host
+it visits) ran 5x slower than Cython, inlined 3x, at the price of a longer cold compile (about
+16 s instead of 7 s on 2 cores). ``next_host`` stays a call: inlined, it shares registers with
+the driver's many live arrays and best-fit ran 4.7x slower.
 
 The cache trap
 --------------

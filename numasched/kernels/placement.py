@@ -147,7 +147,7 @@ def next_host(sched, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, w
     return h1, 0
 
 
-@njit(**config.NUMBA_JIT_KWARGS)
+@njit(**config.NUMBA_INLINE_KWARGS)
 def set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, cpu, mem, width,
                at_capacity, want_best, scratch):
     """Search the node sets of ``width`` present nodes of host h for the equal split.
@@ -244,7 +244,7 @@ def set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, 
     return found
 
 
-@njit(**config.NUMBA_JIT_KWARGS)
+@njit(**config.NUMBA_INLINE_KWARGS)
 def min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem,
               scratch):
     """Kubelet's preferred width: the narrowest set holding the equal split at capacity; 0 = none.
@@ -276,7 +276,7 @@ def min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform
     return 0
 
 
-@njit(**config.NUMBA_JIT_KWARGS)
+@njit(**config.NUMBA_INLINE_KWARGS)
 def fit_width(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem, mode,
               max_width, scratch):
     """Width of the node set the request would use on host h now under ``mode``; 0 = no fit.
