@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from .. import codes
 from ..codes import HOST_POLICIES, NODE_CHOICES, NUMA_MODES, ORDERS
 
@@ -55,6 +57,12 @@ class Policy:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"policy name must be a non-empty string, got {self.name!r}")
+        for field, table, what in (("score", HOST_POLICIES, "score"), ("numa", NUMA_MODES, "numa mode"),
+                                   ("node", NODE_CHOICES, "node choice"), ("order", ORDERS, "order")):
+            value = getattr(self, field)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{field} must be a name, one of: "
+                                 f"{', '.join(map(repr, table))}; got {value!r}")
         codes.resolve(HOST_POLICIES, self.score, "score")
         if self.numa is not None:
             codes.resolve(NUMA_MODES, self.numa, "numa mode")
@@ -64,8 +72,10 @@ class Policy:
             codes.resolve(ORDERS, self.order, "order")
         for field in ("cpu_weight", "mem_weight"):
             value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_WEIGHT:
+            if (not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_))
+                    or not 0 <= value <= MAX_WEIGHT):
                 raise ValueError(f"{field} must be an integer in 0..{MAX_WEIGHT}, got {value!r}")
+            object.__setattr__(self, field, int(value))
         if self.cpu_weight == 0 and self.mem_weight == 0:
             raise ValueError("cpu_weight and mem_weight cannot both be 0")
 
