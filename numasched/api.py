@@ -284,6 +284,20 @@ class Placement:
         return f"Placement(placed={placed}, pending={len(self.host) - placed}, {self.settings})"
 
 
+def new_outputs(cluster: Cluster, n: int) -> dict:
+    """Fresh kernel outputs for n requests: nothing placed, and copies of the free state (a
+    kernel writes into these copies only, never into the cluster's arrays)."""
+    return {
+        "host": np.full(n, -1, dtype=np.int32),
+        "cpu_by_node": np.zeros((n, cluster.nodes), dtype=np.int64),
+        "mem_by_node": np.zeros((n, cluster.nodes), dtype=np.int64),
+        "nodes": np.zeros(n, dtype=np.uint64),
+        "reason": np.zeros(n, dtype=np.int8),
+        "free_cpu": cluster.free_cpu.copy(),
+        "free_mem": cluster.free_mem.copy(),
+    }
+
+
 def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str = "restricted",
           order: str = "decreasing", node: str = "pack", backend: str = "auto",
           refine: float = 0.0, seed: int = 0) -> Placement:
@@ -321,17 +335,8 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
         raise ValueError(f"required_host[{i}] = {requests.required_host[i]} is not a host index "
                          f"(the cluster has {cluster.hosts} hosts)")
 
-    n, n_nodes = len(requests), cluster.nodes
     modes = np.where(requests.numa == MODE_DEFAULT, compiled.numa, requests.numa).astype(np.int8)
-    arrays = {
-        "host": np.full(n, -1, dtype=np.int32),
-        "cpu_by_node": np.zeros((n, n_nodes), dtype=np.int64),
-        "mem_by_node": np.zeros((n, n_nodes), dtype=np.int64),
-        "nodes": np.zeros(n, dtype=np.uint64),
-        "reason": np.zeros(n, dtype=np.int8),
-        "free_cpu": cluster.free_cpu.copy(),   # the kernel writes into these copies only
-        "free_mem": cluster.free_mem.copy(),
-    }
+    arrays = new_outputs(cluster, len(requests))
     run(cluster, requests, modes, compiled, arrays)
     if refine:
         refine_pass(cluster, requests, modes, compiled, arrays, refine, int(seed), run)

@@ -341,22 +341,13 @@ def _lower_bound(cluster, requests, arrays) -> int:
 
 
 def _place_pending(cluster, requests, modes, compiled, arrays, pending, run):
-    from .api import Requests
+    from .api import Requests, new_outputs
 
     sub = Requests(requests.cpu[pending], requests.mem[pending], vnuma=requests.vnuma[pending],
                    priority=requests.priority[pending],
                    required_host=requests.required_host[pending])
     state = cluster.with_free(arrays["free_cpu"], arrays["free_mem"])
-    n, k = pending.size, cluster.nodes
-    out = {
-        "host": np.full(n, -1, dtype=np.int32),
-        "cpu_by_node": np.zeros((n, k), dtype=np.int64),
-        "mem_by_node": np.zeros((n, k), dtype=np.int64),
-        "nodes": np.zeros(n, dtype=np.uint64),
-        "reason": np.zeros(n, dtype=np.int8),
-        "free_cpu": state.free_cpu.copy(),
-        "free_mem": state.free_mem.copy(),
-    }
+    out = new_outputs(state, pending.size)
     run(state, sub, modes[pending], compiled, out)
     for name in ("host", "cpu_by_node", "mem_by_node", "nodes", "reason"):
         arrays[name][pending] = out[name]

@@ -491,6 +491,32 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 
 
 @njit(**config.NUMBA_JIT_KWARGS)
+def check_inputs(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem, mode,
+                 required_host, policy, node_choice, cpu_weight, mem_weight):
+    """The checks every driver makes before touching anything: STATUS_SHAPE when the cluster
+    arrays ([H, K], distance [1 or H, K, K]) or the request arrays ([N]) disagree, STATUS_CODE
+    for an unknown policy, node choice or mode code or a weight outside 0..MAX_WEIGHT, else
+    STATUS_OK. The drivers check their own output arrays."""
+    H = node_cpu.shape[0]
+    K = node_cpu.shape[1]
+    N = cpu.shape[0]
+    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
+            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
+            or schedulable.shape[0] != H or K > MAX_K or K < 1
+            or distance.shape[1] != K or distance.shape[2] != K
+            or not (distance.shape[0] == 1 or distance.shape[0] == H)
+            or mem.shape[0] != N or mode.shape[0] != N or required_host.shape[0] != N):
+        return STATUS_SHAPE
+    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
+            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
+        return STATUS_CODE
+    for i in range(N):
+        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
+            return STATUS_CODE
+    return STATUS_OK
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
 def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, required_host, order,
                policy, node_choice, cpu_weight, mem_weight, free_cpu, free_mem, out_host, out_cpu,
                out_mem, out_nodes, out_reason):
@@ -512,22 +538,14 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     H = node_cpu.shape[0]
     K = node_cpu.shape[1]
     N = cpu.shape[0]
-    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
-            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
-            or schedulable.shape[0] != H or K > MAX_K or K < 1
-            or distance.shape[1] != K or distance.shape[2] != K
-            or not (distance.shape[0] == 1 or distance.shape[0] == H)
-            or mem.shape[0] != N or mode.shape[0] != N or required_host.shape[0] != N
-            or order.shape[0] != N or out_host.shape[0] != N or out_nodes.shape[0] != N
+    status = check_inputs(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem,
+                          mode, required_host, policy, node_choice, cpu_weight, mem_weight)
+    if status != STATUS_OK:
+        return status
+    if (order.shape[0] != N or out_host.shape[0] != N or out_nodes.shape[0] != N
             or out_reason.shape[0] != N or out_cpu.shape[0] != N or out_cpu.shape[1] != K
             or out_mem.shape[0] != N or out_mem.shape[1] != K):
         return STATUS_SHAPE
-    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
-            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
-        return STATUS_CODE
-    for i in range(N):
-        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
-            return STATUS_CODE
     if N == 0:
         return STATUS_OK
 
@@ -627,21 +645,13 @@ def score_into(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cp
     H = node_cpu.shape[0]
     K = node_cpu.shape[1]
     M = cpu.shape[0]
-    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
-            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
-            or schedulable.shape[0] != H or K > MAX_K or K < 1
-            or distance.shape[1] != K or distance.shape[2] != K
-            or not (distance.shape[0] == 1 or distance.shape[0] == H)
-            or mem.shape[0] != M or mode.shape[0] != M or required_host.shape[0] != M
-            or out_rank.shape[0] != M or out_rank.shape[1] != H or out_nodes.shape[0] != M
+    status = check_inputs(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem,
+                          mode, required_host, policy, node_choice, cpu_weight, mem_weight)
+    if status != STATUS_OK:
+        return status
+    if (out_rank.shape[0] != M or out_rank.shape[1] != H or out_nodes.shape[0] != M
             or out_nodes.shape[1] != H or out_ok.shape[0] != M or out_ok.shape[1] != H):
         return STATUS_SHAPE
-    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
-            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
-        return STATUS_CODE
-    for i in range(M):
-        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
-            return STATUS_CODE
     if M == 0 or H == 0:
         return STATUS_OK
     tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present, n_present, uniform = host_state(
