@@ -11,6 +11,9 @@ instances). Refinement moves requests after the fact, with two goals in this ord
    any used host), a request on it and a target host, then tries the moves and exchanges of one
    or two requests on each side (a move is an exchange with nothing), largest gain first,
    keeping the first whose requests all fit by the placement rules.
+   Every few dozen steps a large-neighbourhood move also tries to re-pack the requests of the
+   two emptiest hosts and one random host onto the latter two (a bounded depth-first search,
+   largest request first), which empties a host outright when the three fit in two.
 2. **Better locality.** A ``best-effort`` request on a wider node set than it needs is moved to
    the narrowest set it fits now, on its own host or another used one.
 
@@ -38,6 +41,8 @@ from .codes import MODE_BEST_EFFORT
 # Calibrated on the 2-core development machine so that refine=S takes about S seconds.
 WORK_PER_SECOND = 70_000
 LOW_REFRESH = 32         # concentrate() re-finds the least-loaded hosts every this many steps
+REPACK_MAX_REQUESTS = 16 # repack() only tries host triples holding at most this many requests
+REPACK_NODES = 2000      # placements repack() tries before giving up
 PAIR_LIMIT = 12          # hosts with more requests than this exchange single requests only
 
 
@@ -217,6 +222,15 @@ class _Search:
                 # The few least-loaded hosts, refreshed now and then (an O(H) scan).
                 self.work += len(used) // 8
                 low = heapq.nsmallest(3, used, key=lambda h: (self.load(h), h))
+                if not self.foreign[low[0]]:
+                    # Large neighbourhood: re-pack the two emptiest hosts and a random one into two.
+                    others = [h for h in used if h not in low[:2] and not self.foreign[h]]
+                    if len(low) > 1 and not self.foreign[low[1]] and others:
+                        pick = others[int(rng.integers(len(others)))]
+                        if self.repack([low[0], low[1], pick]):
+                            low = []
+                            step += 1
+                            continue
             step += 1
             if rng.random() < 0.5:
                 a = low[int(rng.integers(len(low)))]
@@ -233,6 +247,47 @@ class _Search:
                 continue
             self.try_improve(i, a, b)
             self.log.clear()
+
+    def repack(self, hosts) -> bool:
+        """Try to put every request of ``hosts`` on all of them but the first (one host fewer).
+
+        Depth-first over the requests, largest first, each onto one of the remaining hosts by
+        the placement rules, with at most REPACK_NODES placements tried; on failure every move
+        is undone. True if the first host was emptied.
+        """
+        target, keep = hosts[0], hosts[1:]
+        pool = [i for h in hosts for i in self.items[h]]
+        if len(pool) > REPACK_MAX_REQUESTS:
+            return False
+        mark = len(self.log)
+        for i in pool:
+            self.remove(i)
+        pool.sort(key=lambda i: (-(self.cpu[i] / self.cap_c_tot[target]
+                                   + self.mem[i] / self.cap_m_tot[target]), i))
+        tries = [0]
+
+        def place_from(k):
+            if k == len(pool):
+                return True
+            i = pool[k]
+            for h in keep:
+                if tries[0] >= REPACK_NODES:
+                    return False
+                tries[0] += 1
+                found = self.allocation(i, h)
+                if found is None:
+                    continue
+                self.insert(i, h, found)
+                if place_from(k + 1):
+                    return True
+                self.undo_to(len(self.log) - 1)
+            return False
+
+        if place_from(0):
+            self.log.clear()
+            return True
+        self.undo_to(mark)
+        return False
 
     def try_improve(self, i, a, b) -> bool:
         """Exchange a group of requests of host a (containing i) for a group of host b (possibly
