@@ -126,26 +126,27 @@ class _Search:
         h = int(self.host[i])
         self.log.append(("remove", i, h, self.alloc_c[i].copy(), self.alloc_m[i].copy(),
                          self.nodes[i]))
-        self._take(i, h, -1)
-        self.alloc_c[i] = 0
-        self.alloc_m[i] = 0
-        self.nodes[i] = 0
-        self.host[i] = -1
-        self.items[h].remove(i)
-        if not self.items[h]:
-            self._used_list = None
+        self._detach(i, h)
         return h
-
-    def _take(self, i, h, sign):
-        """Apply request i's current allocation to host h: sign +1 takes it, -1 gives it back."""
-        self.free_c[h] -= sign * self.alloc_c[i]
-        self.free_m[h] -= sign * self.alloc_m[i]
-        self.used_c[h] += sign * self.cpu[i]
-        self.used_m[h] += sign * self.mem[i]
 
     def insert(self, i, h, found):
         rows_c, rows_m, mask, _ = found
         self.log.append(("insert", i, h))
+        self._attach(i, h, rows_c, rows_m, mask)
+
+    def undo_to(self, mark):
+        while len(self.log) > mark:
+            entry = self.log.pop()
+            if entry[0] == "insert":
+                _, i, h = entry
+                self._detach(i, h)
+            else:
+                _, i, h, rows_c, rows_m, mask = entry
+                self._attach(i, h, rows_c, rows_m, mask)
+                self.items[h].sort()
+
+    def _attach(self, i, h, rows_c, rows_m, mask):
+        """Put request i on host h with these per-node shares (no log entry)."""
         self.alloc_c[i] = rows_c
         self.alloc_m[i] = rows_m
         self._take(i, h, +1)
@@ -155,30 +156,23 @@ class _Search:
             self._used_list = None
         self.items[h].append(i)
 
-    def undo_to(self, mark):
-        while len(self.log) > mark:
-            entry = self.log.pop()
-            if entry[0] == "insert":
-                _, i, h = entry
-                self._take(i, h, -1)
-                self.alloc_c[i] = 0
-                self.alloc_m[i] = 0
-                self.nodes[i] = 0
-                self.host[i] = -1
-                self.items[h].remove(i)
-                if not self.items[h]:
-                    self._used_list = None
-            else:
-                _, i, h, rows_c, rows_m, mask = entry
-                self.alloc_c[i] = rows_c
-                self.alloc_m[i] = rows_m
-                self._take(i, h, +1)
-                self.nodes[i] = mask
-                if not self.items[h]:
-                    self._used_list = None
-                self.host[i] = h
-                self.items[h].append(i)
-                self.items[h].sort()
+    def _detach(self, i, h):
+        """Take request i off host h, freeing its shares (no log entry)."""
+        self._take(i, h, -1)
+        self.alloc_c[i] = 0
+        self.alloc_m[i] = 0
+        self.nodes[i] = 0
+        self.host[i] = -1
+        self.items[h].remove(i)
+        if not self.items[h]:
+            self._used_list = None
+
+    def _take(self, i, h, sign):
+        """Apply request i's current allocation to host h: sign +1 takes it, -1 gives it back."""
+        self.free_c[h] -= sign * self.alloc_c[i]
+        self.free_m[h] -= sign * self.alloc_m[i]
+        self.used_c[h] += sign * self.cpu[i]
+        self.used_m[h] += sign * self.mem[i]
 
     # -- measures ------------------------------------------------------------------------------
     def load(self, h) -> float:
