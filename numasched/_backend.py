@@ -44,30 +44,36 @@ def _run_reference(cluster, requests, modes, compiled, arrays):
         arrays[name][...] = value
 
 
-def _run_cython(cluster, requests, modes, compiled, arrays):
+def _run_compiled(name, module, cluster, requests, modes, compiled, arrays):
+    """Call ``module.place_into`` (the Cython or the Numba kernel: one signature) and turn a
+    non-zero status into an exception."""
     from .api import request_order
 
-    status = _core.place_into(
+    status = module.place_into(
         cluster.node_cpu, cluster.node_mem, cluster.distance, cluster.schedulable,
         requests.cpu, requests.mem, modes, requests.required_host,
         request_order(cluster, requests, compiled.order), compiled.score, compiled.node,
-        compiled.cpu_weight, compiled.mem_weight, arrays["free_cpu"], arrays["free_mem"], arrays["host"], arrays["cpu_by_node"],
-        arrays["mem_by_node"], arrays["nodes"], arrays["reason"],
+        compiled.cpu_weight, compiled.mem_weight, arrays["free_cpu"], arrays["free_mem"],
+        arrays["host"], arrays["cpu_by_node"], arrays["mem_by_node"], arrays["nodes"],
+        arrays["reason"],
     )
     if status != 0:
-        raise RuntimeError(f"the Cython kernel failed with status {status} "
-                           f"({_core.STATUS_MESSAGES.get(status, 'unknown')}); this is a numasched bug")
+        raise RuntimeError(f"the {name} kernel failed with status {status} "
+                           f"({module.STATUS_MESSAGES.get(status, 'unknown')}); this is a numasched bug")
+
+
+def _run_cython(cluster, requests, modes, compiled, arrays):
+    _run_compiled("Cython", _core, cluster, requests, modes, compiled, arrays)
+
+
+def _run_numba(cluster, requests, modes, compiled, arrays):
+    from .kernels import placement
+
+    _run_compiled("Numba", placement, cluster, requests, modes, compiled, arrays)
 
 
 _run_reference.backend_name = "reference"
 _run_cython.backend_name = "cython"
-
-def _run_numba(cluster, requests, modes, compiled, arrays):
-    from .kernels.placement import run
-
-    run(cluster, requests, modes, compiled, arrays)
-
-
 _run_numba.backend_name = "numba"
 
 BACKENDS = ("auto", "cython", "numba", "reference")

@@ -284,6 +284,17 @@ class Placement:
         return f"Placement(placed={placed}, pending={len(self.host) - placed}, {self.settings})"
 
 
+def request_modes(cluster: Cluster, requests: Requests, default_mode: int) -> np.ndarray:
+    """The NUMA mode code of each request (its own, else ``default_mode``), after checking that
+    every ``required_host`` names a host of this cluster."""
+    bad = requests.required_host >= cluster.hosts
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"required_host[{i}] = {requests.required_host[i]} is not a host index "
+                         f"(the cluster has {cluster.hosts} hosts)")
+    return np.where(requests.numa == MODE_DEFAULT, default_mode, requests.numa).astype(np.int8)
+
+
 def new_outputs(cluster: Cluster, n: int) -> dict:
     """Fresh kernel outputs for n requests: nothing placed, and copies of the free state (a
     kernel writes into these copies only, never into the cluster's arrays)."""
@@ -329,13 +340,7 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
     budget_units(refine)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    bad = requests.required_host >= cluster.hosts
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"required_host[{i}] = {requests.required_host[i]} is not a host index "
-                         f"(the cluster has {cluster.hosts} hosts)")
-
-    modes = np.where(requests.numa == MODE_DEFAULT, compiled.numa, requests.numa).astype(np.int8)
+    modes = request_modes(cluster, requests, compiled.numa)
     arrays = new_outputs(cluster, len(requests))
     run(cluster, requests, modes, compiled, arrays)
     if refine:

@@ -28,8 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .api import Cluster, Requests
-from .codes import MODE_DEFAULT
+from .api import Cluster, Requests, request_modes
 
 MAX_SCORE = 100          # kube-scheduler framework.MaxNodeScore
 MIN_SCORE = 0            # framework.MinNodeScore
@@ -97,12 +96,7 @@ def score_batch(cluster: Cluster, requests, *, policy="best-fit",
     cluster = _free_state(cluster, free)
     requests = _as_requests(requests)
     compiled = policies.get(policy).compile(numa=numa, node=node, order="given")
-    bad = requests.required_host >= cluster.hosts
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"required_host[{i}] = {requests.required_host[i]} is not a host index "
-                         f"(the cluster has {cluster.hosts} hosts)")
-    modes = np.where(requests.numa == MODE_DEFAULT, compiled.numa, requests.numa).astype(np.int8)
+    modes = request_modes(cluster, requests, compiled.numa)
     m, h = len(requests), cluster.hosts
     rank = np.zeros((m, h), dtype=np.int64)
     nodes = np.zeros((m, h), dtype=np.uint64)

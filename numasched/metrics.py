@@ -22,17 +22,48 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import MODE_NONE, REASONS
+from .codes import MODE_NONE
 from .kernels.metrics import fractional_host_bound, martello_toth_l2, request_stats
 
 
+def started_empty(cluster) -> bool:
+    return (np.array_equal(cluster.free_cpu, cluster.node_cpu)
+            and np.array_equal(cluster.free_mem, cluster.node_mem))
+
+
+def host_lower_bounds(cluster, requests, placed, used_cpu: int, used_mem: int):
+    """(bound, l2): the fractional bound on hosts for ``used_cpu``/``used_mem`` in use, raised
+    to the L2 bound of the ``placed`` requests on identical hosts that started empty; l2 is
+    None where it does not apply."""
+    cap_c = cluster.node_cpu.sum(axis=1)
+    cap_m = cluster.node_mem.sum(axis=1)
+    bound = max(fractional_host_bound(used_cpu, cap_c), fractional_host_bound(used_mem, cap_m))
+    l2 = None
+    if (cluster.hosts and started_empty(cluster) and np.all(cap_c == cap_c[0])
+            and np.all(cap_m == cap_m[0])):
+        l2 = max(martello_toth_l2(np.sort(requests.cpu[placed]), int(cap_c[0])),
+                 martello_toth_l2(np.sort(requests.mem[placed]), int(cap_m[0])))
+        bound = max(bound, l2)
+    return int(bound), None if l2 is None else int(l2)
+
+
+def locality(placement, subset=slice(None)) -> tuple[int, int, float | None]:
+    """(placed, placed on one node, memory-weighted local fraction or None) of the requests in
+    ``subset`` (a slice), by the kernel ``request_stats``."""
+    requests = placement.requests
+    equal_clients = ((requests.vnuma[subset] == 1)
+                     & (placement.modes[subset] != MODE_NONE)).astype(np.uint8)
+    placed, single, weighted, placed_mem = request_stats(
+        *(np.ascontiguousarray(a[subset]) for a in (
+            placement.host, placement.cpu_by_node, placement.mem_by_node, placement.nodes,
+            requests.mem)), equal_clients)
+    return int(placed), int(single), (float(weighted / placed_mem) if placed_mem > 0 else None)
+
+
 def summarize(placement) -> dict:
-    cluster, requests = placement.cluster, placement.requests
+    cluster = placement.cluster
     placed = placement.host >= 0
-    equal_clients = ((requests.vnuma == 1) & (placement.modes != MODE_NONE)).astype(np.uint8)
-    n_placed, n_single, weighted_local, placed_mem = request_stats(
-        placement.host, placement.cpu_by_node, placement.mem_by_node, placement.nodes,
-        requests.mem, equal_clients)
+    n_placed, n_single, local = locality(placement)
 
     cap_c = cluster.node_cpu.sum(axis=1)
     cap_m = cluster.node_mem.sum(axis=1)
@@ -41,15 +72,8 @@ def summarize(placement) -> dict:
     used_c, used_m = cap_c - free_c, cap_m - free_m
     used_hosts = (used_c > 0) | (used_m > 0)
     n_used = int(used_hosts.sum())
-    bound = max(fractional_host_bound(int(used_c.sum()), cap_c),
-                fractional_host_bound(int(used_m.sum()), cap_m))
-    bound_l2 = None
-    started_empty = (np.array_equal(cluster.free_cpu, cluster.node_cpu)
-                     and np.array_equal(cluster.free_mem, cluster.node_mem))
-    if cluster.hosts and started_empty and np.all(cap_c == cap_c[0]) and np.all(cap_m == cap_m[0]):
-        bound_l2 = max(martello_toth_l2(np.sort(requests.cpu[placed]), int(cap_c[0])),
-                       martello_toth_l2(np.sort(requests.mem[placed]), int(cap_m[0])))
-        bound = max(bound, bound_l2)
+    bound, bound_l2 = host_lower_bounds(cluster, placement.requests, placed, int(used_c.sum()),
+                                        int(used_m.sum()))
 
     cu = cap_c[used_hosts].astype(np.float64)
     mu = cap_m[used_hosts].astype(np.float64)
@@ -62,20 +86,18 @@ def summarize(placement) -> dict:
     def ratio(a: float, b: float) -> float:
         return float(a / b) if b > 0 else 0.0
 
-    counts = np.bincount(placement.reason.astype(np.int64), minlength=len(REASONS))
-    pending = {REASONS[code]: int(counts[code]) for code in REASONS if code != 0 and counts[code]}
     return {
         "requests": int(placed.size),
-        "placed": int(n_placed),
-        "pending": int(placed.size) - int(n_placed),
-        "pending_by_reason": pending,
+        "placed": n_placed,
+        "pending": int(placed.size) - n_placed,
+        "pending_by_reason": placement.pending_reasons(),
         "hosts": int(cluster.hosts),
         "hosts_used": n_used,
-        "hosts_lower_bound": int(bound),
-        "hosts_lower_bound_l2": None if bound_l2 is None else int(bound_l2),
+        "hosts_lower_bound": bound,
+        "hosts_lower_bound_l2": bound_l2,
         "hosts_over_bound": ratio(n_used, bound) if bound else (1.0 if n_used == 0 else float("inf")),
         "single_node_fraction": ratio(float(n_single), float(n_placed)),
-        "locality": ratio(weighted_local, placed_mem),
+        "locality": 0.0 if local is None else local,
         "cpu_utilisation": ratio(float(used_c[used_hosts].sum()), float(cu.sum())),
         "mem_utilisation": ratio(float(used_m[used_hosts].sum()), float(mu.sum())),
         "stranded_cpu": ratio(float(stranded_c.sum()), float(cu.sum())),

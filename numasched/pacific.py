@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-from . import locality, workloads
+from . import locality, metrics, workloads
 from .api import Placement, place
-from .codes import MODE_NONE
+from .demo import _pct
 
 #: Default workload: about 80 % of the cluster's CPU (23 % of its memory), so both policies place
 #: everything with hosts to spare (checked by tests/test_pacific.py for the default seed).
@@ -52,15 +52,7 @@ SENSITIVITY_BETAS = (0.05, 0.10, 0.15, 0.25, 0.50)
 
 def _kind_locality(placement: Placement, sl: slice) -> float | None:
     """Memory-weighted local fraction of the placed requests in ``sl`` (as ``summary()``)."""
-    from .kernels.metrics import request_stats
-
-    req = placement.requests
-    equal_clients = ((req.vnuma[sl] == 1) & (placement.modes[sl] != MODE_NONE)).astype(np.uint8)
-    placed, _, weighted, total = request_stats(
-        np.ascontiguousarray(placement.host[sl]), np.ascontiguousarray(placement.cpu_by_node[sl]),
-        np.ascontiguousarray(placement.mem_by_node[sl]), np.ascontiguousarray(placement.nodes[sl]),
-        np.ascontiguousarray(req.mem[sl]), np.ascontiguousarray(equal_clients))
-    return float(weighted / total) if placed and total > 0 else None
+    return metrics.locality(placement, sl)[2]
 
 
 def policy_row(placement: Placement, n_vms: int, *, memory_boundness: float,
@@ -166,10 +158,6 @@ def pacific_table(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
 
 
 # --- rendering -------------------------------------------------------------------------------
-
-def _pct(x, digits: int = 1) -> str:
-    return "-" if x is None else f"{100.0 * x:.{digits}f}%"
-
 
 def _speed(x) -> str:
     return "-" if x is None else f"{x:.3f}"

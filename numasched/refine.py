@@ -371,22 +371,15 @@ def refine(cluster, requests, modes, compiled, arrays, seconds, seed, run) -> No
 
 
 def _lower_bound(cluster, requests, arrays) -> int:
-    """Hosts any placement of the placed requests needs (0 when no bound applies)."""
-    from .kernels.metrics import fractional_host_bound, martello_toth_l2
+    """Hosts any placement of the placed requests needs (0 when other work shares the hosts:
+    then the hosts this pass can empty are not the hosts the bound counts)."""
+    from .metrics import host_lower_bounds, started_empty
 
-    placed = arrays["host"] >= 0
-    cap_c = cluster.node_cpu.sum(axis=1)
-    cap_m = cluster.node_mem.sum(axis=1)
-    fresh = (np.array_equal(cluster.free_cpu, cluster.node_cpu)
-             and np.array_equal(cluster.free_mem, cluster.node_mem))
-    if not fresh:
+    if not started_empty(cluster):
         return 0
-    bound = max(fractional_host_bound(int(requests.cpu[placed].sum()), cap_c),
-                fractional_host_bound(int(requests.mem[placed].sum()), cap_m))
-    if np.all(cap_c == cap_c[0]) and np.all(cap_m == cap_m[0]):
-        bound = max(bound, martello_toth_l2(np.sort(requests.cpu[placed]), int(cap_c[0])),
-                    martello_toth_l2(np.sort(requests.mem[placed]), int(cap_m[0])))
-    return int(bound)
+    placed = arrays["host"] >= 0
+    return host_lower_bounds(cluster, requests, placed, int(requests.cpu[placed].sum()),
+                             int(requests.mem[placed].sum()))[0]
 
 
 def _place_pending(cluster, requests, modes, compiled, arrays, pending, run):

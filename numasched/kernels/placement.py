@@ -770,28 +770,6 @@ def allocate_one(node_cpu, node_mem, distance, free_cpu, free_mem, h, cpu, mem, 
     return w, mask
 
 
-def run(cluster, requests, modes, compiled, arrays):
-    """Backend entry point with the signature of ``numasched._backend._run_cython``.
-
-    ``compiled``: a ``numasched.policies.base.Compiled`` (score, node, order codes and weights).
-    """
-    from ..api import request_order
-
-    status = place_into(
-        cluster.node_cpu, cluster.node_mem, cluster.distance, cluster.schedulable,
-        requests.cpu, requests.mem, modes, requests.required_host,
-        request_order(cluster, requests, compiled.order), compiled.score, compiled.node,
-        compiled.cpu_weight, compiled.mem_weight, arrays["free_cpu"], arrays["free_mem"],
-        arrays["host"], arrays["cpu_by_node"], arrays["mem_by_node"], arrays["nodes"],
-        arrays["reason"],
-    )
-    if status != 0:
-        raise RuntimeError(f"the Numba kernel failed with status {status} "
-                           f"({STATUS_MESSAGES.get(status, 'unknown')}); this is a numasched bug")
-
-
-run.backend_name = "numba"
-
 __all__ = ["allocate_one", "score_into", "host_state", "WIDTH_RANK", "CAND", "IDX", "MAX_K", "NODES", "REM", "STATUS_MESSAGES", "commit", "could_ever_hold",
            "fit_width", "fx", "host_score", "min_nodes", "muldivmod", "new_scratch", "next_host",
-           "pending_reason", "place_into", "proportional", "run", "set_search"]
+           "pending_reason", "place_into", "proportional", "set_search"]
