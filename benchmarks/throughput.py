@@ -1,0 +1,207 @@
+"""Placements/s of every host policy on 100,000 requests / 10,000 hosts, side by side.
+
+One command, from the repository root:
+
+    python benchmarks/throughput.py                    # about 2-4 minutes with the scanning kernel
+    python benchmarks/throughput.py --backends cython  # skip Numba
+    python benchmarks/throughput.py --scan-slice 5000  # time the NumPy scan on a sample only
+
+The instance is the kernel-100k one of ``test_kernel_100k.py``: 50,000 Azure-mix VMs + 50,000
+containers on 10,000 demo hosts (2 NUMA nodes x 32 cores x 256 GiB), ``numa="restricted"``,
+order ``decreasing``, node choice ``pack``. For each policy, in one run and in this order:
+
+- numasched's Cython and Numba backends place the whole instance (``--rounds`` timed calls each,
+  median; Numba is compiled by an untimed tiny call first);
+- the NumPy full scan (``peers/numpy_scan.py``, every host scored for every request, vectorised
+  over hosts) places the whole instance too, and must give the same hosts as numasched;
+- the pure-Python reference places ``--reference-slice`` requests sampled from the instance
+  (seeded, without replacement) on the same 10,000 empty hosts: it scans every host for every
+  request in Python, so its cost per placement barely depends on how full the hosts are, and its
+  placements/s from the slice is the figure used. It must agree with Cython on that slice.
+
+Ratios are placements/s over placements/s, all measured in this run. The table is printed with
+rich; ``--json`` (default ``benchmarks/results/throughput.json``) keeps the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(REPO) not in sys.path:  # run as a script: import the checkout's numasched
+    sys.path.insert(1, str(REPO))
+
+import numpy as np  # noqa: E402
+
+import numasched  # noqa: E402
+from numasched import Requests, codes, place  # noqa: E402
+
+from _instances import mixed_instance  # noqa: E402
+from peers.numpy_scan import place_scan  # noqa: E402
+
+NUMA = "restricted"
+DEFAULT_JSON = HERE / "results" / "throughput.json"
+
+
+def _timed(fn, rounds: int):
+    """(median seconds, last result) over ``rounds`` calls."""
+    times, result = [], None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def _sample(requests: Requests, size: int, seed: int) -> Requests:
+    """``size`` requests drawn without replacement (kept in their original relative order)."""
+    n = len(requests)
+    size = min(size, n)
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    return Requests(requests.cpu[idx], requests.mem[idx], vnuma=requests.vnuma[idx],
+                    priority=requests.priority[idx])
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def measure(n_requests: int, n_hosts: int, policies, backends, rounds: int, reference_slice: int,
+            scan_slice: int, log=print) -> dict:
+    cluster, requests = mixed_instance(n_requests, n_hosts)
+    if "numba" in backends:  # compile outside the timed calls
+        place(cluster, _sample(requests, 4, 0), backend="numba")
+    scan_requests = requests if not scan_slice else _sample(requests, scan_slice, 1)
+    ref_requests = _sample(requests, reference_slice, 2) if reference_slice else None
+    rows = []
+    for policy in policies:
+        settings = {"policy": policy, "numa": NUMA}
+        row = {"policy": policy, "backends": {}}
+        for backend in backends:
+            seconds, placement = _timed(lambda: place(cluster, requests, backend=backend, **settings),
+                                        rounds)
+            s = placement.summary()
+            row["backends"][backend] = {"seconds": seconds, "per_s": n_requests / seconds,
+                                        "hosts_used": s["hosts_used"], "placed": s["placed"]}
+            row.setdefault("hosts", placement.host)
+            log(f"  {policy:<12} {backend:<6} {seconds:8.3f} s  {n_requests / seconds:>12,.0f} /s")
+        # The full scan, on the whole instance unless --scan-slice: it must agree with numasched.
+        seconds, scan = _timed(lambda: place_scan(cluster, scan_requests, **settings), 1)
+        check = place(cluster, scan_requests, backend=backends[0], **settings).host if scan_slice \
+            else row["hosts"]
+        row["numpy_scan"] = {"seconds": seconds, "requests": len(scan_requests),
+                             "per_s": len(scan_requests) / seconds,
+                             "same_hosts": bool(np.array_equal(scan["host"], check))}
+        log(f"  {policy:<12} numpy  {seconds:8.3f} s  {len(scan_requests) / seconds:>12,.0f} /s"
+            f"  ({len(scan_requests):,} requests; same hosts: {row['numpy_scan']['same_hosts']})")
+        if ref_requests is not None:
+            seconds, ref = _timed(lambda: place(cluster, ref_requests, backend="reference", **settings), 1)
+            same = np.array_equal(ref.host, place(cluster, ref_requests, backend=backends[0],
+                                                  **settings).host)
+            row["reference"] = {"seconds": seconds, "requests": len(ref_requests),
+                                "per_s": len(ref_requests) / seconds, "same_hosts": bool(same)}
+            log(f"  {policy:<12} ref    {seconds:8.3f} s  {len(ref_requests) / seconds:>12,.1f} /s"
+                f"  ({len(ref_requests):,} requests; same hosts: {same})")
+        del row["hosts"]
+        for figures in row["backends"].values():
+            figures["x_numpy_scan"] = figures["per_s"] / row["numpy_scan"]["per_s"]
+            if "reference" in row:
+                figures["x_reference"] = figures["per_s"] / row["reference"]["per_s"]
+        rows.append(row)
+    return {
+        "requests": n_requests, "hosts": n_hosts, "numa": NUMA, "order": "decreasing",
+        "rounds": rounds, "reference_slice": reference_slice, "scan_slice": scan_slice,
+        "commit": git_commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}",
+        "rows": rows,
+    }
+
+
+def render(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    n, h = result["requests"], result["hosts"]
+    table = Table(title=f"placements/s, {n:,} requests / {h:,} hosts, numa={result['numa']}, "
+                        f"order={result['order']} (commit {result['commit']}, {result['date']})")
+    for name in ("policy", "backend", "timed on", "seconds", "placements/s", "x ref", "x scan",
+                 "hosts used"):
+        table.add_column(name, justify="left" if name in ("policy", "backend") else "right")
+    for row in result["rows"]:
+        for backend, f in row["backends"].items():
+            table.add_row(row["policy"], backend, f"{n:,}", f"{f['seconds']:.3f}",
+                          f"{f['per_s']:,.0f}",
+                          f"{f['x_reference']:,.0f}" if "x_reference" in f else "-",
+                          f"{f['x_numpy_scan']:.2f}", f"{f['hosts_used']:,}")
+        scan = row["numpy_scan"]
+        table.add_row("", "numpy scan", f"{scan['requests']:,}", f"{scan['seconds']:.3f}",
+                      f"{scan['per_s']:,.0f}", "", "1",
+                      "= numasched" if scan["same_hosts"] else "DIFFERENT")
+        if "reference" in row:
+            ref = row["reference"]
+            table.add_row("", "reference", f"{ref['requests']:,} (sample)", f"{ref['seconds']:.3f}",
+                          f"{ref['per_s']:,.1f}", "1", "",
+                          "= numasched" if ref["same_hosts"] else "DIFFERENT")
+        table.add_section()
+    console = Console(width=max(Console().width, 100))
+    console.print(table)
+    console.print("x ref / x scan: the backend's placements/s over the reference's / the NumPy full "
+                  "scan's, all measured in this run. The reference is timed on a seeded sample of "
+                  "the requests placed on the same empty hosts (its cost per placement is a Python "
+                  "scan of every host, whatever their state). '= numasched': same hosts as "
+                  f"{next(iter(result['rows'][0]['backends']))} on what it placed.")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--policies", default=",".join(codes.HOST_POLICIES),
+                        help="comma-separated host policies (default: all five)")
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated numasched backends (default: cython,numba)")
+    parser.add_argument("--rounds", type=int, default=1, help="timed calls per backend (median)")
+    parser.add_argument("--reference-slice", type=int, default=20,
+                        help="requests the reference places (0: skip the reference)")
+    parser.add_argument("--scan-slice", type=int, default=0,
+                        help="requests the NumPy scan places (0: the whole instance)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the numbers")
+    args = parser.parse_args(argv)
+
+    available = numasched.available_backends()
+    backends = (args.backends.split(",") if args.backends
+                else [b for b in ("cython", "numba") if b in available])
+    if "cython" in backends and "cython" not in available:
+        print("the Cython backend (numasched._core) is not built; skipping it", file=sys.stderr)
+        backends.remove("cython")
+    policies = args.policies.split(",")
+    for policy in policies:
+        codes.resolve(codes.HOST_POLICIES, policy, "policy")
+    print(f"{args.requests:,} requests / {args.hosts:,} hosts; backends {', '.join(backends)}; "
+          f"policies {', '.join(policies)}")
+    result = measure(args.requests, args.hosts, policies, backends, args.rounds,
+                     args.reference_slice, args.scan_slice)
+    render(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"numbers written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
