@@ -26,7 +26,7 @@ def cython_backend() -> str:
     return "cython"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def figures():
     """Append a line to the "numasched figures" summary printed after the run."""
     return _FIGURES.append

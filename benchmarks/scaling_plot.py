@@ -1,0 +1,106 @@
+"""The scaling curves: numbers kept in ``results/scaling.json``, drawn to ``results/scaling.svg``.
+
+``test_scaling.py`` measures placements/s at 1k, 10k, 100k (and 1M) requests with hosts =
+requests / 10, merges its rows into ``results/scaling.json`` (a newer measurement of the same
+backend, policy and size replaces the older one) and calls ``write_all()``, which writes:
+
+- ``results/scaling.csv``  one row per (backend, policy, requests);
+- ``results/scaling.svg`` (kept in git) and ``results/scaling.png`` (git-ignored), log-log
+  placements/s against requests, one line per backend and policy, DESIGN.md's target dashed.
+
+To redraw from the JSON without measuring: ``python benchmarks/scaling_plot.py``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+JSON_PATH = RESULTS / "scaling.json"
+FIELDS = ("backend", "policy", "numa", "requests", "hosts", "seconds", "rounds",
+          "placements_per_s", "hosts_used", "commit", "date")
+TARGET_PER_S = 1_000_000  # DESIGN.md: best-fit + restricted at 100,000 requests / 10,000 hosts
+
+
+def _key(row: dict) -> tuple:
+    return row["backend"], row["policy"], row["numa"], row["requests"]
+
+
+def load(path: Path = JSON_PATH) -> list[dict]:
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
+def merge(rows: list[dict], path: Path = JSON_PATH) -> list[dict]:
+    """Rows already in ``path`` plus ``rows`` (a new row replaces an old one of the same key)."""
+    by_key = {_key(r): r for r in load(path)}
+    by_key.update({_key(r): r for r in rows})
+    merged = sorted(by_key.values(), key=_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rows": merged}, indent=1) + "\n")
+    return merged
+
+
+def write_csv(rows: list[dict], path: Path = RESULTS / "scaling.csv") -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
+    """Log-log placements/s against requests; returns the files written (none without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print('matplotlib is not installed (pip install -e ".[bench]"): no scaling plot',
+              file=sys.stderr)
+        return []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    lines: dict[tuple, list[dict]] = {}
+    for row in rows:
+        lines.setdefault((row["backend"], row["policy"], row["numa"]), []).append(row)
+    colours = {"cython": "tab:blue", "numba": "tab:green", "numpy-scan": "tab:grey"}
+    dashes = {"best-fit": "-", "first-fit": "--"}
+    markers = {"best-fit": "o", "first-fit": "s"}
+    for (backend, policy, numa), points in sorted(lines.items()):
+        points.sort(key=lambda r: r["requests"])
+        ax.plot([p["requests"] for p in points], [p["placements_per_s"] for p in points],
+                color=colours.get(backend), linestyle=dashes.get(policy, ":"),
+                marker=markers.get(policy, "^"), label=f"{backend}, {policy} + {numa}")
+    ax.axhline(TARGET_PER_S, color="tab:red", linestyle=":", linewidth=1)
+    ax.annotate("target: best-fit + restricted, 100k requests", (100_000, TARGET_PER_S),
+                textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8, color="tab:red")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("requests (hosts = requests / 10)")
+    ax.set_ylabel("placements/s")
+    commits = sorted({r["commit"] for r in rows})
+    ax.set_title(f"numasched placement throughput (commit {', '.join(commits)})", fontsize=10)
+    ax.grid(True, which="both", linewidth=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    written = []
+    for suffix in (".svg", ".png"):
+        fig.savefig(stem.with_suffix(suffix), dpi=120, metadata={"Date": None} if suffix == ".svg" else None)
+        written.append(stem.with_suffix(suffix))
+    plt.close(fig)
+    return written
+
+
+def write_all(rows: list[dict]) -> list[Path]:
+    write_csv(rows)
+    return [JSON_PATH, RESULTS / "scaling.csv", *plot(rows)]
+
+
+if __name__ == "__main__":
+    rows = load()
+    if not rows:
+        sys.exit(f"no measurements in {JSON_PATH}: run python -m pytest benchmarks/test_scaling.py "
+                 f"--benchmark-only first")
+    for path in write_all(rows):
+        print(f"wrote {path}")
