@@ -1,18 +1,49 @@
 """The ``numasched`` command line (also ``python -m numasched``).
 
 A click group: each subcommand is a thin wrapper that parses options, calls a library function
-returning data, and renders it (rich) or prints it as JSON. Library errors become one ``Error:``
-line and exit status 1; bad options are usage errors (exit status 2).
+returning data, and renders it (rich) or prints it as JSON or YAML. User errors -- bad options,
+missing or malformed files, invalid quantities, anything the library refuses with
+``ValueError`` -- are one ``Error: ...`` line on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import click
 
 from . import __version__, _backend, codes
 from . import demo as demo_report
 from . import pacific as pacific_report
+
+OUTPUTS = ("table", "json", "yaml")
+
+
+class UserError(click.ClickException):
+    """A refused input: printed as one ``Error: ...`` line, exit status 2 (as click's usage
+    errors), so scripts can tell user errors from crashes (1)."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the library's ``ValueError`` and file-system ``OSError`` into ``UserError``."""
+    try:
+        yield
+    except (ValueError, OSError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}"
+        raise UserError(" ".join(message.split())) from None
+
+
+def emit(data, output: str) -> None:
+    """Print ``data`` as JSON or YAML (``output`` is json or yaml)."""
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, allow_nan=False))
+    else:
+        import yaml
+        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), nl=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,11 +73,9 @@ def demo(hosts, vms, containers, seed, policy, numa, backend, as_json) -> None:
     """Place a mixed VM + container workload and compare the NUMA modes."""
     if seed < 0:
         raise click.BadParameter(f"must be a non-negative integer, got {seed}", param_hint="--seed")
-    try:
+    with user_errors():
         report = demo_report.run_demo(hosts=hosts, vms=vms, containers=containers, seed=seed, policy=policy,
                           numa=numa, backend=backend)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report, indent=2, allow_nan=False))
     else:
@@ -71,15 +100,122 @@ def demo(hosts, vms, containers, seed, policy, numa, backend, as_json) -> None:
               help="Print the table's data as JSON instead of a table.")
 def pacific(hosts, vms, containers, seed, memory_boundness, as_json) -> None:
     """The Project Pacific table: one workload under esxi and linux, beside published figures."""
-    try:
+    with user_errors():
         report = pacific_report.pacific_table(hosts=hosts, vms=vms, containers=containers,
                                               seed=seed, memory_boundness=memory_boundness)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report, indent=2, allow_nan=False))
     else:
         pacific_report.render(report)
+
+
+@cli.command()
+@click.argument("path", required=False)
+@click.option("--sysfs", "sysfs", default=None, metavar="DIR",
+              help="Read this machine's layout from DIR instead of /sys/devices/system/node "
+                   "(e.g. a host's /sys mounted into a container).")
+@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="table", show_default=True,
+              help="table, json, or yaml (yaml: NodeResourceTopology objects).")
+def topology(path, sysfs, output) -> None:
+    """Show this machine's NUMA layout, or the topology in PATH (a file or a directory of
+    NodeResourceTopology / Node YAML, or an inventory YAML/CSV)."""
+    from .io import report as io_report
+    from .io import topology as io_topology
+
+    if path is not None and sysfs is not None:
+        raise UserError("give either PATH or --sysfs, not both")
+    with user_errors():
+        if path is None:
+            source = sysfs or io_topology.SYSFS_NODE_ROOT
+            topo = io_topology.read_sysfs(source)
+        else:
+            source = path
+            topo = io_topology.read_topology(path)
+    if output == "yaml":
+        import yaml
+        click.echo(yaml.safe_dump_all(io_topology.to_nrt(topo), sort_keys=False), nl=False)
+    elif output == "json":
+        emit(io_report.topology_report(topo, source), "json")
+    else:
+        io_report.render_topology(io_report.topology_report(topo, source))
+
+
+@cli.command("place")
+@click.option("--topology", "topology_path", required=True, metavar="PATH",
+              help="NodeResourceTopology / Node YAML (file or directory) or an inventory YAML/CSV.")
+@click.option("--workloads", "workloads_path", required=True, metavar="PATH",
+              help="Pod, Deployment and VirtualMachine manifests (file or directory).")
+@click.option("--policy", default="best-fit", show_default=True, metavar="NAME",
+              help="Placement policy: a host score or a preset (numasched.policies.names()).")
+@click.option("--numa", type=click.Choice(list(codes.NUMA_MODES)), default=None,
+              help="NUMA mode of workloads without the numasched.io/numa annotation "
+                   "[default: the hosts' topologyManagerPolicy, else restricted].")
+@click.option("--backend", type=click.Choice(list(_backend.BACKENDS)), default="auto",
+              show_default=True, help="Placement backend.")
+@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="table", show_default=True,
+              help="table, json or yaml.")
+@click.option("--plot", "plot_path", default=None, metavar="FILE",
+              help="Also write a per-host, per-NUMA-node occupancy heatmap (PNG; needs matplotlib).")
+def place_command(topology_path, workloads_path, policy, numa, backend, output, plot_path) -> None:
+    """Place workload manifests onto a topology; print the placement and its summary."""
+    from . import policies
+    from .io import report as io_report
+    from .io.topology import read_topology
+    from .io.workloads import read_workloads
+
+    if policy not in policies.names():
+        raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
+    with user_errors():
+        topo = read_topology(topology_path)
+        work = read_workloads(workloads_path)
+        report, placement = io_report.place_report(topo, work, policy=policy, numa=numa,
+                                                   backend=backend)
+        if plot_path:
+            from .io import plots
+            plots.occupancy_heatmap(placement, topo.names, plot_path)
+            report["plot"] = plot_path
+    if output == "table":
+        io_report.render_place(report)
+        if plot_path:
+            click.echo(f"plot written to {plot_path}")
+    else:
+        emit(report, output)
+
+
+@cli.command()
+@click.option("--topology", "topology_path", required=True, metavar="PATH",
+              help="Topology directory or file (NodeResourceTopology / Node YAML, inventory).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (only 127.0.0.1 unless you mean to expose it).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8888, show_default=True,
+              help="TCP port (0 = any free port).")
+@click.option("--policy", default="best-fit", show_default=True, metavar="NAME",
+              help="Host score or preset used by prioritize.")
+@click.option("--numa", type=click.Choice(list(codes.NUMA_MODES)), default=None,
+              help="NUMA mode of pods without the numasched.io/numa annotation "
+                   "[default: the hosts' topologyManagerPolicy, else restricted].")
+def extender(topology_path, host, port, policy, numa) -> None:
+    """Serve the kube-scheduler extender verbs (POST /filter, /prioritize) for a topology."""
+    from . import policies
+    from .extender import Extender, make_server
+
+    if policy not in policies.names():
+        raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
+    with user_errors():
+        ext = Extender.from_path(topology_path, policy=policy, numa=numa)
+        ext.warm_up()
+        server = make_server(ext, host, port)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"numasched extender: {len(ext.topology):,} hosts from {topology_path}, policy "
+               f"{policy}, numa {ext.numa} ({ext.numa_from}); listening on "
+               f"http://{bound_host}:{bound_port} (POST /filter, /prioritize; GET /healthz)",
+               err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: list[str] | None = None) -> None:
