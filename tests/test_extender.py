@@ -1,0 +1,212 @@
+"""The kube-scheduler extender: real HTTP requests, bodies shaped like kube-scheduler's."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numasched
+from numasched import embedding
+from numasched.extender import MAX_BODY_BYTES, UNKNOWN_NODE, Extender, make_server
+
+REPO = Path(numasched.__file__).resolve().parents[1]
+
+NRT = """\
+apiVersion: topology.node.k8s.io/v1alpha2
+kind: NodeResourceTopology
+metadata: {{name: {name}}}
+zones:
+- name: node-0
+  type: Node
+  costs: [{{name: node-0, value: 10}}, {{name: node-1, value: 21}}]
+  resources:
+  - {{name: cpu, capacity: "16", allocatable: "16", available: "{cpu0}"}}
+  - {{name: memory, capacity: 64Gi, allocatable: 64Gi, available: 64Gi}}
+- name: node-1
+  type: Node
+  costs: [{{name: node-0, value: 21}}, {{name: node-1, value: 10}}]
+  resources:
+  - {{name: cpu, capacity: "16", allocatable: "16", available: "{cpu1}"}}
+  - {{name: memory, capacity: 64Gi, allocatable: 64Gi, available: 64Gi}}
+"""
+# free cores per node: a is nearly full, b half full, c empty
+FREE = {"node-a": (2, 3), "node-b": (8, 10), "node-c": (16, 16)}
+
+
+def pod(cpu: str, memory: str = "4Gi", numa: str | None = None) -> dict:
+    """A v1.Pod as kube-scheduler serialises it into ExtenderArgs (Go's JSON: no kind)."""
+    meta = {"name": "web-7d4b9c-x2x9q", "namespace": "shop", "uid": "1c1c3e52-0c7a-4b37",
+            "creationTimestamp": "2026-11-26T17:00:00Z", "labels": {"app": "web"}}
+    if numa:
+        meta["annotations"] = {"numasched.io/numa": numa}
+    return {"metadata": meta,
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                                     "resources": {"requests": {"cpu": cpu, "memory": memory},
+                                                   "limits": {"memory": memory}}}],
+                     "schedulerName": "default-scheduler", "priority": 0},
+            "status": {"phase": "Pending", "qosClass": "Burstable"}}
+
+
+def node(name: str) -> dict:
+    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"capacity": {"cpu": "32", "memory": "128Gi"}}}
+
+
+@pytest.fixture
+def topology_dir(tmp_path) -> Path:
+    d = tmp_path / "nrt"
+    d.mkdir()
+    for name, (cpu0, cpu1) in FREE.items():
+        (d / f"{name}.yaml").write_text(NRT.format(name=name, cpu0=cpu0, cpu1=cpu1))
+    return d
+
+
+@pytest.fixture
+def server(topology_dir):
+    ext = Extender.from_path(topology_dir, policy="best-fit")
+    srv = make_server(ext, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield ext, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def post(url: str, body) -> tuple[int, object]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def test_filter_with_node_names(server):
+    ext, url = server
+    status, result = post(url + "/filter", {"Pod": pod("6"), "NodeNames": ["node-a", "node-b", "ghost", "node-c"]})
+    assert status == 200
+    assert result["NodeNames"] == ["node-b", "node-c"]
+    assert result["Error"] == ""
+    assert result["FailedNodes"] == {
+        "node-a": "numasched: insufficient-cpu: not enough free CPU on this node",
+        "ghost": UNKNOWN_NODE}
+    # the same answer as the embedding API's filter on the same free state
+    ok = numasched.filter_hosts(ext.topology.cluster, (6000, 4 * 2**30), numa=ext.numa)
+    assert [n for n, passes in zip(ext.topology.names, ok) if passes] == ["node-b", "node-c"]
+
+
+def test_filter_with_node_objects_under_a_url_prefix(server):
+    _, url = server
+    args = {"Pod": pod("12", numa="single-numa-node"),
+            "Nodes": {"items": [node("node-a"), node("node-b"), node("node-c")]}}
+    status, result = post(url + "/scheduler/filter", args)
+    assert status == 200
+    assert result["Nodes"]["items"] == [node("node-c")]     # only c has a node with 12 free
+    assert set(result["FailedNodes"]) == {"node-a", "node-b"}
+    assert "no-numa-fit" in result["FailedNodes"]["node-b"]  # 18 free in total, 10 at most on a node
+    assert "NodeNames" not in result
+
+
+def test_prioritize_scores_0_to_10_over_the_candidates(server):
+    ext, url = server
+    names = ["node-c", "node-b", "node-a", "ghost"]
+    status, result = post(url + "/prioritize", {"Pod": pod("2"), "NodeNames": names})
+    assert status == 200
+    assert [r["Host"] for r in result] == names
+    scores = {r["Host"]: r["Score"] for r in result}
+    assert all(0 <= s <= 10 for s in scores.values())
+    assert scores["ghost"] == 0
+    # best-fit: the fullest host that fits is the best
+    assert scores["node-a"] == 10 and scores["node-c"] == 0 and 0 < scores["node-b"] < 10
+    raw = embedding.score_hosts(ext.topology.cluster, (2000, 4 * 2**30), policy="best-fit",
+                                numa=ext.numa).score
+    expect = {n: int(s) * embedding.MAX_EXTENDER_SCORE // embedding.MAX_SCORE
+              for n, s in zip(ext.topology.names, raw)}
+    assert {n: scores[n] for n in expect} == expect
+    # scores are relative to the candidates in the call: without node-a, node-b is the best
+    _, result = post(url + "/prioritize", {"Pod": pod("2"), "NodeNames": ["node-b", "node-c"]})
+    assert [r["Score"] for r in result] == [10, 0]
+
+
+def test_infeasible_hosts_score_zero(server):
+    _, url = server
+    _, result = post(url + "/prioritize",
+                     {"Pod": pod("20"), "Nodes": {"items": [node("node-a"), node("node-c")]}})
+    assert result == [{"Host": "node-a", "Score": 0}, {"Host": "node-c", "Score": 10}]
+
+
+def test_bad_requests(server):
+    _, url = server
+    assert post(url + "/filter", b"{not json")[0] == 400
+    status, result = post(url + "/filter", {"NodeNames": ["node-a"]})
+    assert (status, result) == (400, {"Error": "Pod: required (a v1.Pod object)"})
+    status, result = post(url + "/prioritize", {"Pod": pod("2GB"), "NodeNames": ["node-a"]})
+    assert status == 400
+    assert "spec.containers[0].resources.requests.cpu: invalid quantity '2GB'" in result["Error"]
+    status, result = post(url + "/filter", {"Pod": pod("1")})
+    assert (status, result) == (400, {"Error": "one of Nodes or NodeNames is required"})
+    assert post(url + "/bind", {"PodName": "x"})[0] == 404
+    with urllib.request.urlopen(url + "/healthz", timeout=30) as r:
+        assert json.load(r) == {"status": "ok", "hosts": 3}
+
+
+def test_body_size_limit(server):
+    _, url = server
+    port = int(url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.putrequest("POST", "/filter")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+    conn.endheaders()            # the body is never sent: the server must not wait for it
+    response = conn.getresponse()
+    assert response.status == 413
+    assert "limit is 1048576" in json.load(response)["Error"]
+    conn.close()
+
+
+def test_topology_is_reread_when_a_file_changes(server, topology_dir):
+    _, url = server
+    args = {"Pod": pod("10"), "NodeNames": ["node-a"]}
+    assert post(url + "/filter", args)[1]["NodeNames"] == []
+    path = topology_dir / "node-a.yaml"
+    path.write_text(NRT.format(name="node-a", cpu0=16, cpu1=16))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))   # a later mtime, whatever the clock
+    assert post(url + "/filter", args)[1]["NodeNames"] == ["node-a"]
+    path.write_text("zones: [\n")          # a broken rewrite keeps the last good topology
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    assert post(url + "/filter", args)[1]["NodeNames"] == ["node-a"]
+
+
+def test_extender_command_serves_on_a_free_port(topology_dir):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    from test_cli_io import console_script
+    proc = subprocess.Popen(console_script() + ["extender", "--topology", str(topology_dir),
+                                                "--port", "0"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        status, result = post(f"http://127.0.0.1:{match.group(1)}/filter",
+                              {"Pod": pod("1"), "NodeNames": ["node-c"]})
+        assert (status, result["NodeNames"]) == (200, ["node-c"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_extender_refuses_an_unknown_policy(topology_dir):
+    with pytest.raises(ValueError, match="policy"):
+        Extender.from_path(topology_dir, policy="nope")
+    assert np.all(Extender.from_path(topology_dir).topology.cluster.node_cpu == 16_000)
