@@ -5,12 +5,20 @@ that ``numasched.api.place`` prepared; it allocates nothing per request and repo
 integer status. Its semantics are those of ``numasched.kernels.reference`` (the specification),
 bit for bit; read that file for the rules, this one for how they are made fast enough.
 
+Finding the host is sublinear in practice: a segment tree over the hosts (the "host index"
+below) skips every subtree that cannot hold the request or cannot beat the best host found so
+far, and collapses runs of identical hosts into one; the host chosen is still exactly the one a
+full scan of the hosts in index order would choose.
+
 Invariants kept by every step of the loop, for every host h and node k:
   0 <= free[h, k] <= cap[h, k]                        (no node is ever overcommitted)
   tot_free[h] == sum over k of free[h, k]              (host totals are exact, not estimates)
   a request's shares sum to its amount, on one host    (allocations are never partial)
 """
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
 
 import numpy as np
 
@@ -286,11 +294,16 @@ cdef bint could_ever_hold(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mod
     return min_nodes(f, h, cpu, mem) > 0
 
 
-cdef int8_t pending_reason(Fleet* f, int64_t cpu, int64_t mem, int mode,
-                           int64_t required) noexcept nogil:
-    """The first pending reason that applies, in the order of DESIGN.md."""
-    cdef int64_t h, h0 = 0, h1 = f.H
-    cdef bint ever = 0, cpu_ok = 0, mem_ok = 0
+cdef int8_t pending_reason(Fleet* f, int64_t cpu, int64_t mem, int mode, int64_t required,
+                           int64_t best_tc, int64_t best_tm) noexcept nogil:
+    """The first pending reason that applies, in the order of DESIGN.md.
+
+    ``best_tc``/``best_tm`` are the largest free totals over schedulable hosts (the host index's
+    root); they answer "does any eligible host have enough CPU / memory" in O(1) when no host is
+    required.
+    """
+    cdef int64_t h
+    cdef bint ever = 0
     for h in range(f.H):
         if could_ever_hold(f, h, cpu, mem, mode):
             ever = 1
@@ -300,15 +313,11 @@ cdef int8_t pending_reason(Fleet* f, int64_t cpu, int64_t mem, int mode,
     if required >= 0:
         if not f.sched[required] or not could_ever_hold(f, required, cpu, mem, mode):
             return REASON_CONSTRAINT
-        h0 = required
-        h1 = required + 1
-    for h in range(h0, h1):
-        if f.sched[h]:
-            cpu_ok = cpu_ok or f.tot_free_c[h] >= cpu
-            mem_ok = mem_ok or f.tot_free_m[h] >= mem
-    if not cpu_ok:
+        best_tc = f.tot_free_c[required]
+        best_tm = f.tot_free_m[required]
+    if best_tc < cpu:
         return REASON_NO_CPU
-    if not mem_ok:
+    if best_tm < mem:
         return REASON_NO_MEMORY
     return REASON_NO_NUMA_FIT
 
@@ -345,6 +354,419 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
     f.tot_free_m[h] -= mem
 
 
+# ---------------------------------------------------------------------------------------------
+# The host index: a segment tree over host indices that finds, for one request, exactly the host
+# the full scan would pick (highest score, narrowest set first under best-effort, lowest index on
+# ties) while visiting only the subtrees that could hold it.
+#
+# Leaves are hosts (leaf P + h; padding leaves and unschedulable or empty hosts hold EMPTY).
+# Every node n stores, over the schedulable hosts below it:
+#   tc[n], tm[n]  the largest free totals (CPU, memory)           -> no host below fits if < r
+#   nc[n], nm[n]  the largest free amount on any one node          -> a lower bound on the width
+#   p1[n], p2[n]  request-independent score aggregates of the policy (see leaf_values):
+#                 best-fit    p1 = min of g = wc*fx(free_c, cap_c) + wm*fx(free_m, cap_m)
+#                 worst-fit   p1 = max of g
+#                 dot-product p1 = max of fx(free_c, cap_c), p2 = max of fx(free_m, cap_m)
+#                 balanced    p1 = min, p2 = max of a = fx(used_c, cap_c) - fx(used_m, cap_m)
+#   same[n]       every host below has the leftmost one's capacity, distance, schedulable flag
+#                 and free state (an equivalence class): the search scores only the leftmost,
+#                 which wins every tie among them, and skips the rest
+# From these, query_bounds gives an UPPER bound on the exact integer score of any host below
+# that could take the request (the floors of fixed point move a score by at most one unit per
+# term, and the bound allows for it) and a lower bound on its set width. A subtree is skipped
+# only when it cannot hold the request or cannot beat the best host found so far, counting the
+# lowest-index rule on ties; leaves are scored by the scan's own code (host_score, fit_width).
+# So the host chosen is the scan's, bit for bit, and the scan stays the specification.
+# Invariant after every commit: each node's values are the max/min over its children, and each
+# leaf's values are leaf_values() of its host's current free state.
+# ---------------------------------------------------------------------------------------------
+
+cdef enum:
+    EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
+    STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
+
+cdef int64_t BIG = (<int64_t>1) << 62  # neutral element of the min / max score aggregates
+
+
+cdef struct Index:
+    int64_t P                   # leaves: the smallest power of two >= H (>= 1)
+    int64_t* tc
+    int64_t* tm
+    int64_t* nc
+    int64_t* nm
+    int64_t* p1
+    int64_t* p2
+    uint8_t* same               # [2P] 1 <=> every host below is identical to its leftmost one
+    int64_t* kind               # [H] equal for adjacent hosts with equal capacity, distance, schedulable
+    int64_t H
+    bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
+    # Static bounds over every present node / host with capacity, for the query constants.
+    int64_t min_cap_c           # smallest host CPU capacity > 0 (0 if none)
+    int64_t min_cap_m
+    int64_t max_cap_c
+    int64_t max_cap_m
+    int64_t min_node_c          # smallest CPU capacity of any present node (may be 0)
+    int64_t min_node_m
+    int64_t max_present         # most present nodes on a host
+
+
+cdef struct Query:
+    int64_t c, m                # the request
+    int mode
+    int64_t need_nc, need_nm    # some node below must have this much free (necessary)
+    int64_t k1, k2, k3, k4      # the policy's bound constants (query_bounds)
+
+
+cdef struct Best:
+    int64_t h                   # -1 until a host is found
+    int64_t w
+    int64_t s
+
+
+cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
+    """Write host h's values into its leaf (EMPTY when it takes no new work)."""
+    cdef int64_t n = x.P + h, k, nc = 0, nm = 0
+    cdef int64_t fc = f.tot_free_c[h], fm = f.tot_free_m[h]
+    cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
+    cdef int64_t g
+    if not f.sched[h] or f.n_present[h] == 0:
+        x.tc[n] = EMPTY
+        x.tm[n] = EMPTY
+        x.nc[n] = EMPTY
+        x.nm[n] = EMPTY
+        x.p1[n] = BIG if x.p1_min else -BIG
+        x.p2[n] = -BIG
+        return
+    for k in range(f.K):
+        if (f.present[h] >> k) & 1:
+            if f.free_c[h * f.K + k] > nc:
+                nc = f.free_c[h * f.K + k]
+            if f.free_m[h * f.K + k] > nm:
+                nm = f.free_m[h * f.K + k]
+    x.tc[n] = fc
+    x.tm[n] = fm
+    x.nc[n] = nc
+    x.nm[n] = nm
+    x.p1[n] = 0
+    x.p2[n] = 0
+    if f.policy == POLICY_BEST_FIT or f.policy == POLICY_WORST_FIT:
+        x.p1[n] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
+    elif f.policy == POLICY_DOT_PRODUCT:
+        x.p1[n] = fx(fc, cc)
+        x.p2[n] = fx(fm, cm)
+    elif f.policy == POLICY_BALANCED:
+        g = fx(cc - fc, cc) - fx(cm - fm, cm)
+        x.p1[n] = g
+        x.p2[n] = g
+
+
+cdef inline bint same_host(Fleet* f, Index* x, int64_t a, int64_t b) noexcept nogil:
+    """Hosts a and b have the same kind and the same free state."""
+    cdef int64_t k
+    if x.kind[a] != x.kind[b]:
+        return 0
+    for k in range(f.K):
+        if f.free_c[a * f.K + k] != f.free_c[b * f.K + k] or f.free_m[a * f.K + k] != f.free_m[b * f.K + k]:
+            return 0
+    return 1
+
+
+cdef inline void pull(Fleet* f, Index* x, int64_t n, int64_t lo, int64_t half) noexcept nogil:
+    """Node n's values from its two children; lo is its leftmost host, half its children's span."""
+    cdef int64_t a = 2 * n, b = 2 * n + 1
+    x.tc[n] = x.tc[a] if x.tc[a] > x.tc[b] else x.tc[b]
+    x.tm[n] = x.tm[a] if x.tm[a] > x.tm[b] else x.tm[b]
+    x.nc[n] = x.nc[a] if x.nc[a] > x.nc[b] else x.nc[b]
+    x.nm[n] = x.nm[a] if x.nm[a] > x.nm[b] else x.nm[b]
+    if x.p1_min:
+        x.p1[n] = x.p1[a] if x.p1[a] < x.p1[b] else x.p1[b]
+    else:
+        x.p1[n] = x.p1[a] if x.p1[a] > x.p1[b] else x.p1[b]
+    x.p2[n] = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
+    if lo + half >= x.H:
+        x.same[n] = x.same[a]  # the right child holds padding only
+    else:
+        x.same[n] = x.same[a] and x.same[b] and same_host(f, x, lo, lo + half)
+
+
+cdef inline int64_t node_span(Index* x, int64_t n) noexcept nogil:
+    """How many leaves lie below node n."""
+    return x.P >> (63 - __builtin_clzll(<unsigned long long>n))
+
+
+cdef inline int64_t node_lo(Index* x, int64_t n) noexcept nogil:
+    """The leftmost leaf (host index) below node n."""
+    cdef int64_t span = node_span(x, n)
+    return n * span - x.P
+
+
+cdef bint same_kind(Fleet* f, int64_t a, int64_t b) noexcept nogil:
+    """Hosts a and b have equal capacities, distance matrices and schedulable flags."""
+    cdef int64_t k
+    if f.sched[a] != f.sched[b]:
+        return 0
+    for k in range(f.K):
+        if f.cap_c[a * f.K + k] != f.cap_c[b * f.K + k] or f.cap_m[a * f.K + k] != f.cap_m[b * f.K + k]:
+            return 0
+    if f.dist_stride:
+        for k in range(f.K * f.K):
+            if f.dist[a * f.dist_stride + k] != f.dist[b * f.dist_stride + k]:
+                return 0
+    return 1
+
+
+cdef void index_build(Fleet* f, Index* x) noexcept nogil:
+    cdef int64_t h, n, k, cap
+    x.p1_min = f.policy == POLICY_BEST_FIT or f.policy == POLICY_BALANCED
+    x.min_cap_c = 0
+    x.min_cap_m = 0
+    x.max_cap_c = 0
+    x.max_cap_m = 0
+    x.min_node_c = -1
+    x.min_node_m = -1
+    x.max_present = 0
+    for h in range(f.H):
+        leaf_values(f, x, h)
+        if f.n_present[h] == 0:
+            continue
+        if f.tot_cap_c[h] > 0 and (x.min_cap_c == 0 or f.tot_cap_c[h] < x.min_cap_c):
+            x.min_cap_c = f.tot_cap_c[h]
+        if f.tot_cap_m[h] > 0 and (x.min_cap_m == 0 or f.tot_cap_m[h] < x.min_cap_m):
+            x.min_cap_m = f.tot_cap_m[h]
+        if f.tot_cap_c[h] > x.max_cap_c:
+            x.max_cap_c = f.tot_cap_c[h]
+        if f.tot_cap_m[h] > x.max_cap_m:
+            x.max_cap_m = f.tot_cap_m[h]
+        if f.n_present[h] > x.max_present:
+            x.max_present = f.n_present[h]
+        for k in range(f.K):
+            if (f.present[h] >> k) & 1:
+                cap = f.cap_c[h * f.K + k]
+                if x.min_node_c < 0 or cap < x.min_node_c:
+                    x.min_node_c = cap
+                cap = f.cap_m[h * f.K + k]
+                if x.min_node_m < 0 or cap < x.min_node_m:
+                    x.min_node_m = cap
+    for h in range(f.H):
+        x.kind[h] = h
+        if h > 0 and same_kind(f, h - 1, h):
+            x.kind[h] = x.kind[h - 1]
+    for n in range(x.P, 2 * x.P):
+        x.same[n] = 1
+    for n in range(x.P + f.H, 2 * x.P):
+        x.tc[n] = EMPTY
+        x.tm[n] = EMPTY
+        x.nc[n] = EMPTY
+        x.nm[n] = EMPTY
+        x.p1[n] = BIG if x.p1_min else -BIG
+        x.p2[n] = -BIG
+    for n in range(x.P - 1, 0, -1):
+        pull(f, x, n, node_lo(x, n), node_span(x, n) >> 1)
+
+
+cdef inline void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
+    """Host h's free state changed: refresh its leaf and the path to the root."""
+    cdef int64_t n = (x.P + h) >> 1, span = 2
+    leaf_values(f, x, h)
+    while n >= 1:
+        pull(f, x, n, h - h % span, span >> 1)
+        n >>= 1
+        span <<= 1
+
+
+cdef inline int64_t ceil_div(int64_t a, int64_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mode) noexcept nogil:
+    """Constants of the bounds for request (c, m) under ``mode``; 0 if no host can fit it now.
+
+    With dc = fx(c, cap_c) of a host that could take r (so c <= cap_c and dc <= 1.0), the bounds
+    use dc between fx(c, max_cap_c) and min(1.0, fx(c, min_cap_c)), and the same for memory.
+    """
+    cdef int64_t one = 1 << FIXED_SHIFT, w, wc = f.cpu_weight, wm = f.mem_weight
+    cdef int64_t dc_lo, dc_hi, dm_lo, dm_hi
+    q.c = c
+    q.m = m
+    q.mode = mode
+    if x.tc[1] < c or x.tm[1] < m:
+        return 0  # also keeps c, m <= 2**46 below, so c << 16 cannot overflow
+    # Node-level necessary condition: the largest share ceil(r / w) must fit some node.
+    q.need_nc = 0
+    q.need_nm = 0
+    if mode == MODE_SINGLE:
+        q.need_nc = c
+        q.need_nm = m
+    elif mode == MODE_RESTRICTED or mode == MODE_BEST_EFFORT:
+        # Restricted uses min_nodes(r, h) <= w: any w nodes of capacity >= the smallest node's
+        # hold the equal split once w >= r / smallest; never more than the host's nodes.
+        w = x.max_present
+        if mode == MODE_RESTRICTED and x.min_node_c > 0 and x.min_node_m > 0:
+            dc_lo = ceil_div(c, x.min_node_c)
+            dm_lo = ceil_div(m, x.min_node_m)
+            if dm_lo > dc_lo:
+                dc_lo = dm_lo
+            if dc_lo < w:
+                w = dc_lo
+        q.need_nc = ceil_div(c, w)
+        q.need_nm = ceil_div(m, w)
+    dc_lo = fx(c, x.max_cap_c)
+    dm_lo = fx(m, x.max_cap_m)
+    dc_hi = one if x.min_cap_c == 0 else (c << FIXED_SHIFT) // x.min_cap_c
+    dm_hi = one if x.min_cap_m == 0 else (m << FIXED_SHIFT) // x.min_cap_m
+    if dc_hi > one:
+        dc_hi = one
+    if dm_hi > one:
+        dm_hi = one
+    if f.policy == POLICY_BEST_FIT:
+        # room = wc*fx(fc - c) + wm*fx(fm - m) >= g - wc*dc - wm*dm - (wc + wm), and >= 0
+        q.k1 = (wc + wm) * one
+        q.k2 = wc * dc_hi + wm * dm_hi + wc + wm
+    elif f.policy == POLICY_WORST_FIT:
+        # score = wc*fx(fc - c) + wm*fx(fm - m) <= g - wc*dc - wm*dm
+        q.k1 = wc * dc_lo + wm * dm_lo
+    elif f.policy == POLICY_DOT_PRODUCT:
+        # score = wc*dc*fx(fc) + wm*dm*fx(fm)
+        q.k1 = wc * dc_hi
+        q.k2 = wm * dm_hi
+    elif f.policy == POLICY_BALANCED:
+        # uc - um lies in [a + dc - dm - 1, a + dc - dm + 1]; score = 1.0 - |uc - um|
+        q.k1 = dc_lo - dm_hi - 1
+        q.k2 = dc_hi - dm_lo + 1
+    return 1
+
+
+cdef inline bint could_hold(Index* x, Query* q, int64_t n) noexcept nogil:
+    """0 only if no host below node n can take the request now (never 0 when one can)."""
+    return (x.tc[n] >= q.c and x.tm[n] >= q.m and x.nc[n] >= q.need_nc
+            and x.nm[n] >= q.need_nm)
+
+
+cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
+    """An upper bound on host_score over the hosts below node n that can take the request."""
+    cdef int64_t room, lo, hi
+    if f.policy == POLICY_BEST_FIT:
+        room = x.p1[n] - q.k2
+        return q.k1 - (room if room > 0 else 0)
+    if f.policy == POLICY_WORST_FIT:
+        return x.p1[n] - q.k1
+    if f.policy == POLICY_DOT_PRODUCT:
+        return q.k1 * x.p1[n] + q.k2 * x.p2[n]
+    if f.policy == POLICY_BALANCED:
+        lo = x.p1[n] + q.k1
+        hi = x.p2[n] + q.k2
+        if lo > 0:
+            return (1 << FIXED_SHIFT) - lo
+        if hi < 0:
+            return (1 << FIXED_SHIFT) + hi
+        return 1 << FIXED_SHIFT
+    return 0
+
+
+cdef inline bint beats(Best* b, int64_t w, int64_t s, int64_t h, bint by_width) noexcept nogil:
+    """Would (width w, score s, host h) rank before the best so far? The scan's order."""
+    if b.h < 0:
+        return 1
+    if by_width and w != b.w:
+        return w < b.w
+    if s != b.s:
+        return s > b.s
+    return h < b.h
+
+
+cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
+    """The scan's choice of host for the request, written into b (b.h = -1 if none fits)."""
+    cdef int64_t st_n[STACK]
+    cdef int64_t st_lo[STACK]
+    cdef int64_t st_w[STACK]
+    cdef int64_t st_s[STACK]
+    cdef int64_t top = 0, n, lo, half, w, s, h, max_w, j, child, clo
+    cdef int64_t cw[2]
+    cdef int64_t cs[2]
+    cdef bint ok[2]
+    cdef bint by_width = q.mode == MODE_BEST_EFFORT
+    b.h = -1
+    b.w = 0
+    b.s = 0
+    st_n[0] = 1
+    st_lo[0] = 0
+    st_w[0] = 1
+    st_s[0] = score_bound(f, x, q, 1)
+    top = 1
+    while top > 0:
+        top -= 1
+        n = st_n[top]
+        lo = st_lo[top]
+        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices.
+        if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
+            continue
+        if n >= x.P or x.same[n]:
+            h = lo  # a leaf, or a class of identical hosts: the leftmost wins every tie
+            if f.tot_free_c[h] < q.c or f.tot_free_m[h] < q.m:
+                continue
+            s = host_score(f, h, q.c, q.m)
+            if by_width:
+                max_w = f.n_present[h]
+                if b.h >= 0:
+                    max_w = b.w if beats(b, b.w, s, h, 1) else b.w - 1
+                if max_w < 1:
+                    continue
+                w = fit_width(f, h, q.c, q.m, q.mode, max_w)
+            else:
+                if not beats(b, 0, s, h, 0):
+                    continue
+                w = fit_width(f, h, q.c, q.m, q.mode, MAX_K)
+            if w > 0 and beats(b, w, s, h, by_width):
+                b.h = h
+                b.w = w
+                b.s = s
+            continue
+        # Push the children that could hold the request, the more promising one last (popped
+        # first); on equal promise the left one, which has the lower indices.
+        half = node_span(x, n) >> 1
+        for j in range(2):
+            child = 2 * n + j
+            ok[j] = could_hold(x, q, child)
+            if ok[j]:
+                cs[j] = score_bound(f, x, q, child)
+                cw[j] = 1 if (not by_width or (x.nc[child] >= q.c and x.nm[child] >= q.m)) else 2
+        if ok[0] and ok[1]:
+            j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])
+                                                           and cs[1] > cs[0])) else 0
+            # j is the child to visit first: push the other one below it.
+            child = 1 - j
+            st_n[top] = 2 * n + child
+            st_lo[top] = lo + child * half
+            st_w[top] = cw[child]
+            st_s[top] = cs[child]
+            top += 1
+            st_n[top] = 2 * n + j
+            st_lo[top] = lo + j * half
+            st_w[top] = cw[j]
+            st_s[top] = cs[j]
+            top += 1
+        else:
+            for j in range(2):
+                if ok[j]:
+                    st_n[top] = 2 * n + j
+                    st_lo[top] = lo + j * half
+                    st_w[top] = cw[j]
+                    st_s[top] = cs[j]
+                    top += 1
+
+
+cdef void required_host_fit(Fleet* f, int64_t h, int64_t c, int64_t m, int mode,
+                            Best* b) noexcept nogil:
+    """The one host a request is pinned to, if it can take it now (b.h = -1 otherwise)."""
+    b.h = -1
+    if not f.sched[h] or f.tot_free_c[h] < c or f.tot_free_m[h] < m:
+        return
+    b.w = fit_width(f, h, c, m, mode, MAX_K)
+    if b.w > 0:
+        b.h = h
+        b.s = host_score(f, h, c, m)
+
+
 cdef inline const int64_t* ptr2(const int64_t[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
 
@@ -368,9 +790,12 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     Runs without the GIL.
     """
     cdef int64_t H = node_cpu.shape[0], K = node_cpu.shape[1], N = cpu.shape[0]
-    cdef int64_t h, k, t, i, c, m, req, h0, h1, s, w, max_w, best_h, best_w, best_s, first
+    cdef int64_t h, k, t, i, c, m, req, first, P = 1
     cdef int md
     cdef Fleet f
+    cdef Index x
+    cdef Query q
+    cdef Best best
 
     if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
             or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
@@ -404,6 +829,27 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     cdef uint64_t[::1] v_pr = present
     cdef uint8_t[::1] v_un = uniform
     cdef int64_t dummy = 0
+
+    # The host index: six int64 and one byte array of 2P nodes, and a kind per host: about 120
+    # bytes per host.
+    while P < H:
+        P *= 2
+    tree = np.empty((6, 2 * P), dtype=np.int64)
+    same = np.empty(2 * P, dtype=np.uint8)
+    kind = np.empty(max(H, 1), dtype=np.int64)
+    cdef int64_t[:, ::1] v_tree = tree
+    cdef uint8_t[::1] v_same = same
+    cdef int64_t[::1] v_kind = kind
+    x.P = P
+    x.H = H
+    x.same = &v_same[0]
+    x.kind = &v_kind[0]
+    x.tc = &v_tree[0, 0]
+    x.tm = &v_tree[1, 0]
+    x.nc = &v_tree[2, 0]
+    x.nm = &v_tree[3, 0]
+    x.p1 = &v_tree[4, 0]
+    x.p2 = &v_tree[5, 0]
 
     f.H = H
     f.K = K
@@ -444,55 +890,25 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                 f.tot_free_c[h] += f.free_c[h * K + k]
                 f.tot_free_m[h] += f.free_m[h * K + k]
 
+        index_build(&f, &x)
         for t in range(N):
             i = order[t]
             c = cpu[i]
             m = mem[i]
             md = mode[i]
             req = required_host[i]
-            h0 = req if req >= 0 else 0
-            h1 = req + 1 if req >= 0 else H
-            best_h = -1
-            best_w = 0
-            best_s = 0
-            for h in range(h0, h1):
-                # Cheap host-level rejections first; every mode needs the totals to cover r.
-                if not f.sched[h] or f.tot_free_c[h] < c or f.tot_free_m[h] < m:
-                    continue
-                s = host_score(&f, h, c, m)
-                if md == MODE_BEST_EFFORT:
-                    # Rank (narrower width, higher score, lower index): only a set narrower than
-                    # the incumbent's, or as narrow with a strictly higher score, can win.
-                    if best_h < 0:
-                        max_w = f.n_present[h]
-                    elif s > best_s:
-                        max_w = best_w
-                    else:
-                        max_w = best_w - 1
-                    if max_w < 1:
-                        continue
-                    w = fit_width(&f, h, c, m, md, max_w)
-                    if w > 0:
-                        best_h = h
-                        best_w = w
-                        best_s = s
-                        if w == 1 and policy == POLICY_FIRST_FIT:
-                            break
-                else:
-                    if best_h >= 0 and s <= best_s:
-                        continue
-                    w = fit_width(&f, h, c, m, md, MAX_K)
-                    if w > 0:
-                        best_h = h
-                        best_w = w
-                        best_s = s
-                        if policy == POLICY_FIRST_FIT:
-                            break
-            if best_h >= 0:
-                commit(&f, best_h, c, m, md, best_w, &out_cpu[i, 0], &out_mem[i, 0],
-                       &out_nodes[i])
-                out_host[i] = <int32_t>best_h
+            if req < 0:
+                best.h = -1
+                if query_init(&f, &x, &q, c, m, md):
+                    index_find(&f, &x, &q, &best)
             else:
-                out_reason[i] = pending_reason(&f, c, m, md, req)
+                required_host_fit(&f, req, c, m, md, &best)
+            if best.h >= 0:
+                commit(&f, best.h, c, m, md, best.w, &out_cpu[i, 0], &out_mem[i, 0],
+                       &out_nodes[i])
+                out_host[i] = <int32_t>best.h
+                index_update(&f, &x, best.h)
+            else:
+                out_reason[i] = pending_reason(&f, c, m, md, req, x.tc[1], x.tm[1])
     return STATUS_OK
 
