@@ -23,8 +23,9 @@ per-host path: ``fx``, ``host_score`` and the node-set search (``fit_width``, ``
 ``set_search``). A Numba call that takes arrays pays an atomic incref/decref pair per array
 argument; with the search as calls, first-fit + restricted (a NUMA check on nearly every host
 it visits) ran 5x slower than Cython, inlined 3x, at the price of a longer cold compile (about
-16 s instead of 7 s on 2 cores). ``next_host`` stays a call: inlined, it shares registers with
-the driver's many live arrays and best-fit ran 4.7x slower.
+16 s instead of 7 s on 2 cores). The host index's leaf and node updates (``leaf_values``,
+``pull``) are inlined too; ``index_find`` and ``index_update`` stay calls: inlined into the
+driver they share registers with its many live arrays and were no faster.
 
 The cache trap
 --------------

@@ -18,12 +18,12 @@ argument passing, which is what made a first draft (a named tuple of all 14 arra
 than Cython. Nothing closes over anything, so a later per-host filter/score kernel (a ``prange``
 over hosts with one ``new_scratch()`` per thread) can call the helpers as they are.
 
-Host scan. The one structural difference from ``_core.pyx``: the inner host loop's skips (the
-total-based rejections and "cannot beat the incumbent on score") run in ``next_host``, a small
-function of its own. Inline in the driver, the loop shared the registers with the driver's many
-live array values and reloaded its pointers from the stack on every host: 1.3-1.7x slower than
-Cython on some policy/mode pairs, depending on unrelated code elsewhere in the driver. Hosts are
-visited in the same order with the same tests, so the placement is the same.
+Host search. ``index_build``, ``index_update`` and ``index_find`` are _core.pyx's host index
+(a segment tree over hosts whose bounds skip subtrees that cannot hold the request or cannot beat
+the best host so far, and whose equivalence flags score runs of identical hosts once), with the
+tree's rows in one int64 array and the search stack preallocated per call. They are calls, not
+inlined into the driver: inlined, they share registers with the driver's many live array values
+(measured no faster, and a longer compile).
 
 Indexing. Numba wraps negative signed subscripts (a compare and select on every access, even
 with bounds checking off), and LLVM rarely proves a loop index non-negative. Hot subscripts are
@@ -127,24 +127,6 @@ def host_score(policy, wc, wm, cc, cm, fc, fm, cpu, mem):
     if policy == POLICY_DOT_PRODUCT:
         return wc * fx(cpu, cc) * fx(fc, cc) + wm * fx(mem, cm) * fx(fm, cm)
     return 0  # first-fit: every feasible host scores the same; the lowest index wins
-
-
-@njit(**config.NUMBA_JIT_KWARGS)
-def next_host(sched, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, cpu, mem, h,
-              h1, need_above, floor):
-    """The first host g in [h, h1) that takes new work, whose free totals cover the request and,
-    when ``need_above``, whose score is above ``floor``: returns (g, its score), or (h1, 0)."""
-    for g in range(h, h1):
-        gu = np.uintp(g)
-        # Cheap host-level rejections first; every mode needs the totals to cover the request.
-        if not sched[gu] or tot_free_c[gu] < cpu or tot_free_m[gu] < mem:
-            continue
-        s = host_score(policy, wc, wm, tot_cap_c[gu], tot_cap_m[gu], tot_free_c[gu],
-                       tot_free_m[gu], cpu, mem)
-        if need_above and s <= floor:
-            continue
-        return g, s
-    return h1, 0
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -383,8 +365,10 @@ def could_ever_hold(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, u
 
 @njit(**config.NUMBA_JIT_KWARGS)
 def pending_reason(cap_c, cap_m, free_c, free_m, dist, sched, tot_cap_c, tot_cap_m, tot_free_c,
-                   tot_free_m, present, n_present, uniform, cpu, mem, mode, required, scratch):
-    """The first pending reason that applies, in the order of DESIGN.md."""
+                   tot_free_m, present, n_present, uniform, cpu, mem, mode, required, best_tc,
+                   best_tm, scratch):
+    """The first pending reason that applies, in the order of DESIGN.md. ``best_tc``/``best_tm``
+    are the largest free totals over schedulable hosts (the host index's root)."""
     H = cap_c.shape[0]
     ever = False
     for h in range(H):
@@ -394,25 +378,17 @@ def pending_reason(cap_c, cap_m, free_c, free_m, dist, sched, tot_cap_c, tot_cap
             break
     if not ever:
         return REASON_TOO_LARGE
-    h0 = 0
-    h1 = H
     if required >= 0:
         r = required
         if not sched[r] or not could_ever_hold(cap_c, cap_m, free_c, free_m, dist, r, present[r],
                                                n_present[r], uniform[r], tot_cap_c[r],
                                                tot_cap_m[r], cpu, mem, mode, scratch):
             return REASON_CONSTRAINT
-        h0 = required
-        h1 = required + 1
-    cpu_ok = False
-    mem_ok = False
-    for h in range(h0, h1):
-        if sched[h]:
-            cpu_ok = cpu_ok or tot_free_c[h] >= cpu
-            mem_ok = mem_ok or tot_free_m[h] >= mem
-    if not cpu_ok:
+        best_tc = tot_free_c[r]
+        best_tm = tot_free_m[r]
+    if best_tc < cpu:
         return REASON_NO_CPU
-    if not mem_ok:
+    if best_tm < mem:
         return REASON_NO_MEMORY
     return REASON_NO_NUMA_FIT
 
@@ -490,6 +466,365 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
     return tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present, n_present, uniform
 
 
+# ---------------------------------------------------------------------------------------------
+# The host index of _core.pyx (read its comment block for the bounds and why they are exact):
+# a segment tree over host indices, P leaves (P = the smallest power of two >= H), whose rows
+# tree[TC], tree[TM], tree[NC], tree[NM], tree[P1], tree[P2] hold per node the largest free
+# totals, the largest free amount on one node, and the policy's request-independent score
+# aggregates; same[n] = 1 when every host below is identical to the leftmost one (kind[h]: equal
+# for adjacent hosts with equal capacity, distance and schedulable flag). ``bounds`` holds the
+# static constants (MIN_CAP_C ... MAX_PRESENT). The search keeps its stack in ``stack``
+# (rows ST_N, ST_LO, ST_W, ST_S, ST_SPAN), allocated once per call.
+# ---------------------------------------------------------------------------------------------
+TC, TM, NC, NM, P1, P2 = 0, 1, 2, 3, 4, 5
+MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT = range(7)
+ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
+STACK = 2 * 64 + 2
+EMPTY = np.int64(-1)
+BIG = np.int64(1) << np.int64(62)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def p1_by_min(policy):
+    return policy == POLICY_BEST_FIT or policy == POLICY_BALANCED
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
+                tot_free_c, tot_free_m, policy, wc, wm):
+    """Write host h's values into its leaf (EMPTY when it takes no new work)."""
+    n = np.uintp(P + h)
+    hu = np.uintp(h)
+    if not sched[hu] or n_present[hu] == 0:
+        tree[TC, n] = EMPTY
+        tree[TM, n] = EMPTY
+        tree[NC, n] = EMPTY
+        tree[NM, n] = EMPTY
+        tree[P1, n] = BIG if p1_by_min(policy) else -BIG
+        tree[P2, n] = -BIG
+        return
+    nc = np.int64(0)
+    nm = np.int64(0)
+    mask = present[hu]
+    for k in range(free_c.shape[1]):
+        if (mask >> np.uint64(k)) & _U1:
+            ku = np.uintp(k)
+            if free_c[hu, ku] > nc:
+                nc = free_c[hu, ku]
+            if free_m[hu, ku] > nm:
+                nm = free_m[hu, ku]
+    fc = tot_free_c[hu]
+    fm = tot_free_m[hu]
+    cc = tot_cap_c[hu]
+    cm = tot_cap_m[hu]
+    tree[TC, n] = fc
+    tree[TM, n] = fm
+    tree[NC, n] = nc
+    tree[NM, n] = nm
+    tree[P1, n] = 0
+    tree[P2, n] = 0
+    if policy == POLICY_BEST_FIT or policy == POLICY_WORST_FIT:
+        tree[P1, n] = wc * fx(fc, cc) + wm * fx(fm, cm)
+    elif policy == POLICY_DOT_PRODUCT:
+        tree[P1, n] = fx(fc, cc)
+        tree[P2, n] = fx(fm, cm)
+    elif policy == POLICY_BALANCED:
+        g = fx(cc - fc, cc) - fx(cm - fm, cm)
+        tree[P1, n] = g
+        tree[P2, n] = g
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def same_host(kind, free_c, free_m, a, b):
+    """Hosts a and b have the same kind and the same free state."""
+    au = np.uintp(a)
+    bu = np.uintp(b)
+    if kind[au] != kind[bu]:
+        return False
+    for k in range(free_c.shape[1]):
+        ku = np.uintp(k)
+        if free_c[au, ku] != free_c[bu, ku] or free_m[au, ku] != free_m[bu, ku]:
+            return False
+    return True
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def pull(tree, same, kind, free_c, free_m, n, lo, half, H, p1_min):
+    """Node n's values from its two children; lo is its leftmost host, half its children's span."""
+    nu = np.uintp(n)
+    a = np.uintp(2 * n)
+    b = np.uintp(2 * n + 1)
+    for row in range(4):  # TC, TM, NC, NM: largest
+        r = np.uintp(row)
+        tree[r, nu] = tree[r, a] if tree[r, a] > tree[r, b] else tree[r, b]
+    if p1_min:
+        tree[P1, nu] = tree[P1, a] if tree[P1, a] < tree[P1, b] else tree[P1, b]
+    else:
+        tree[P1, nu] = tree[P1, a] if tree[P1, a] > tree[P1, b] else tree[P1, b]
+    tree[P2, nu] = tree[P2, a] if tree[P2, a] > tree[P2, b] else tree[P2, b]
+    if lo + half >= H:
+        same[nu] = same[a]  # the right child holds padding only
+    else:
+        same[nu] = 1 if (same[a] and same[b] and same_host(kind, free_c, free_m, lo,
+                                                           lo + half)) else 0
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def node_span(P, n):
+    """How many leaves lie below node n (n >= 1)."""
+    level = 0
+    while (n >> (level + 1)) > 0:
+        level += 1
+    return P >> level
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def same_kind(cap_c, cap_m, dist, sched, a, b):
+    """Hosts a and b have equal capacities, distance matrices and schedulable flags."""
+    au = np.uintp(a)
+    bu = np.uintp(b)
+    if sched[au] != sched[bu]:
+        return False
+    for k in range(cap_c.shape[1]):
+        ku = np.uintp(k)
+        if cap_c[au, ku] != cap_c[bu, ku] or cap_m[au, ku] != cap_m[bu, ku]:
+            return False
+    if dist.shape[0] > 1:
+        for k in range(dist.shape[1]):
+            for j in range(dist.shape[2]):
+                if dist[au, np.uintp(k), np.uintp(j)] != dist[bu, np.uintp(k), np.uintp(j)]:
+                    return False
+    return True
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def index_build(tree, same, kind, bounds, P, cap_c, cap_m, dist, free_c, free_m, sched, present,
+                n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
+    H = cap_c.shape[0]
+    K = cap_c.shape[1]
+    p1_min = p1_by_min(policy)
+    bounds[:] = 0
+    bounds[MIN_NODE_C] = -1
+    bounds[MIN_NODE_M] = -1
+    for h in range(H):
+        leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
+                    tot_free_c, tot_free_m, policy, wc, wm)
+        kind[h] = h
+        if h > 0 and same_kind(cap_c, cap_m, dist, sched, h - 1, h):
+            kind[h] = kind[h - 1]
+        if n_present[h] == 0:
+            continue
+        cc = tot_cap_c[h]
+        cm = tot_cap_m[h]
+        if cc > 0 and (bounds[MIN_CAP_C] == 0 or cc < bounds[MIN_CAP_C]):
+            bounds[MIN_CAP_C] = cc
+        if cm > 0 and (bounds[MIN_CAP_M] == 0 or cm < bounds[MIN_CAP_M]):
+            bounds[MIN_CAP_M] = cm
+        bounds[MAX_CAP_C] = max(bounds[MAX_CAP_C], cc)
+        bounds[MAX_CAP_M] = max(bounds[MAX_CAP_M], cm)
+        bounds[MAX_PRESENT] = max(bounds[MAX_PRESENT], n_present[h])
+        for k in range(K):
+            if (present[h] >> np.uint64(k)) & _U1:
+                if bounds[MIN_NODE_C] < 0 or cap_c[h, k] < bounds[MIN_NODE_C]:
+                    bounds[MIN_NODE_C] = cap_c[h, k]
+                if bounds[MIN_NODE_M] < 0 or cap_m[h, k] < bounds[MIN_NODE_M]:
+                    bounds[MIN_NODE_M] = cap_m[h, k]
+    for n in range(P, 2 * P):
+        same[n] = 1
+    for n in range(P + H, 2 * P):
+        tree[TC, n] = EMPTY
+        tree[TM, n] = EMPTY
+        tree[NC, n] = EMPTY
+        tree[NM, n] = EMPTY
+        tree[P1, n] = BIG if p1_min else -BIG
+        tree[P2, n] = -BIG
+    for n in range(P - 1, 0, -1):
+        span = node_span(P, n)
+        pull(tree, same, kind, free_c, free_m, n, n * span - P, span >> 1, H, p1_min)
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def index_update(tree, same, kind, P, h, free_c, free_m, sched, present, n_present, tot_cap_c,
+                 tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
+    """Host h's free state changed: refresh its leaf and the path to the root."""
+    H = free_c.shape[0]
+    p1_min = p1_by_min(policy)
+    leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
+                tot_free_c, tot_free_m, policy, wc, wm)
+    n = (P + h) >> 1
+    span = 2
+    while n >= 1:
+        pull(tree, same, kind, free_c, free_m, n, h - h % span, span >> 1, H, p1_min)
+        n >>= 1
+        span <<= 1
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def ceil_div(a, b):
+    return (a + b - 1) // b
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def query_init(tree, bounds, policy, wc, wm, c, m, mode):
+    """(ok, need_nc, need_nm, k1, k2): the constants of _core.pyx's query_init; ok = 0 when no
+    host can fit the request now."""
+    one = np.int64(FIXED_ONE)
+    if tree[TC, 1] < c or tree[TM, 1] < m:
+        return False, _Z, _Z, _Z, _Z
+    need_nc = np.int64(0)
+    need_nm = np.int64(0)
+    if mode == MODE_SINGLE:
+        need_nc = c
+        need_nm = m
+    elif mode == MODE_RESTRICTED or mode == MODE_BEST_EFFORT:
+        w = bounds[MAX_PRESENT]
+        if mode == MODE_RESTRICTED and bounds[MIN_NODE_C] > 0 and bounds[MIN_NODE_M] > 0:
+            lo = max(ceil_div(c, bounds[MIN_NODE_C]), ceil_div(m, bounds[MIN_NODE_M]))
+            if lo < w:
+                w = lo
+        need_nc = ceil_div(c, w)
+        need_nm = ceil_div(m, w)
+    dc_lo = fx(c, bounds[MAX_CAP_C])
+    dm_lo = fx(m, bounds[MAX_CAP_M])
+    dc_hi = one if bounds[MIN_CAP_C] == 0 else min(one, (c << FIXED_SHIFT) // bounds[MIN_CAP_C])
+    dm_hi = one if bounds[MIN_CAP_M] == 0 else min(one, (m << FIXED_SHIFT) // bounds[MIN_CAP_M])
+    k1 = np.int64(0)
+    k2 = np.int64(0)
+    if policy == POLICY_BEST_FIT:
+        k1 = (wc + wm) * one
+        k2 = wc * dc_hi + wm * dm_hi + wc + wm
+    elif policy == POLICY_WORST_FIT:
+        k1 = wc * dc_lo + wm * dm_lo
+    elif policy == POLICY_DOT_PRODUCT:
+        k1 = wc * dc_hi
+        k2 = wm * dm_hi
+    elif policy == POLICY_BALANCED:
+        k1 = dc_lo - dm_hi - 1
+        k2 = dc_hi - dm_lo + 1
+    return True, need_nc, need_nm, k1, k2
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def score_bound(tree, n, policy, k1, k2):
+    """An upper bound on host_score over the hosts below node n that can take the request."""
+    nu = np.uintp(n)
+    if policy == POLICY_BEST_FIT:
+        room = tree[P1, nu] - k2
+        return k1 - (room if room > 0 else 0)
+    if policy == POLICY_WORST_FIT:
+        return tree[P1, nu] - k1
+    if policy == POLICY_DOT_PRODUCT:
+        return k1 * tree[P1, nu] + k2 * tree[P2, nu]
+    if policy == POLICY_BALANCED:
+        lo = tree[P1, nu] + k1
+        hi = tree[P2, nu] + k2
+        if lo > 0:
+            return FIXED_ONE - lo
+        if hi < 0:
+            return FIXED_ONE + hi
+        return np.int64(FIXED_ONE)
+    return np.int64(0)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def beats(best_h, best_w, best_s, w, s, h, by_width):
+    """Would (width w, score s, host h) rank before the best so far? The scan's order."""
+    if best_h < 0:
+        return True
+    if by_width and w != best_w:
+        return w < best_w
+    if s != best_s:
+        return s > best_s
+    return h < best_h
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def push(stack, top, n, lo, w, s, span):
+    tu = np.uintp(top)
+    stack[ST_N, tu] = n
+    stack[ST_LO, tu] = lo
+    stack[ST_W, tu] = w
+    stack[ST_S, tu] = s
+    stack[ST_SPAN, tu] = span
+    return top + 1
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def index_find(tree, same, stack, P, cap_c, cap_m, free_c, free_m, dist, present, n_present,
+               uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c, m, mode,
+               need_nc, need_nm, k1, k2, scratch):
+    """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits."""
+    by_width = mode == MODE_BEST_EFFORT
+    best_h = np.int64(-1)
+    best_w = np.int64(0)
+    best_s = np.int64(0)
+    stack[ST_N, 0] = 1
+    stack[ST_LO, 0] = 0
+    stack[ST_W, 0] = 1
+    stack[ST_S, 0] = score_bound(tree, 1, policy, k1, k2)
+    stack[ST_SPAN, 0] = P
+    top = 1
+    while top > 0:
+        top -= 1
+        tu = np.uintp(top)
+        n = stack[ST_N, tu]
+        lo = stack[ST_LO, tu]
+        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices.
+        if best_h >= 0 and not beats(best_h, best_w, best_s, stack[ST_W, tu], stack[ST_S, tu],
+                                     lo, by_width):
+            continue
+        if n >= P or same[np.uintp(n)]:
+            h = lo  # a leaf, or a class of identical hosts: the leftmost wins every tie
+            hu = np.uintp(h)
+            if tot_free_c[hu] < c or tot_free_m[hu] < m:
+                continue
+            s = host_score(policy, wc, wm, tot_cap_c[hu], tot_cap_m[hu], tot_free_c[hu],
+                           tot_free_m[hu], c, m)
+            if by_width:
+                max_w = n_present[hu]
+                if best_h >= 0:
+                    max_w = best_w if beats(best_h, best_w, best_s, best_w, s, h, True) else best_w - 1
+                if max_w < 1:
+                    continue
+            else:
+                if not beats(best_h, best_w, best_s, _Z, s, h, False):
+                    continue
+                max_w = np.int64(MAX_K)
+            w = fit_width(cap_c, cap_m, free_c, free_m, dist, h, present[hu], n_present[hu],
+                          uniform[hu], c, m, mode, max_w, scratch)
+            if w > 0 and beats(best_h, best_w, best_s, w, s, h, by_width):
+                best_h = h
+                best_w = w
+                best_s = s
+            continue
+        # Push the children that could hold the request, the more promising one last (popped
+        # first); on equal promise the left one, which has the lower indices.
+        half = stack[ST_SPAN, tu] >> 1
+        a = 2 * n
+        b = 2 * n + 1
+        ok_a = (tree[TC, np.uintp(a)] >= c and tree[TM, np.uintp(a)] >= m
+                and tree[NC, np.uintp(a)] >= need_nc and tree[NM, np.uintp(a)] >= need_nm)
+        ok_b = (tree[TC, np.uintp(b)] >= c and tree[TM, np.uintp(b)] >= m
+                and tree[NC, np.uintp(b)] >= need_nc and tree[NM, np.uintp(b)] >= need_nm)
+        sa = score_bound(tree, a, policy, k1, k2) if ok_a else _Z
+        sb = score_bound(tree, b, policy, k1, k2) if ok_b else _Z
+        wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
+        wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
+        right_first = ok_a and ok_b and ((by_width and wb < wa)
+                                         or ((not by_width or wb == wa) and sb > sa))
+        if right_first:
+            top = push(stack, top, a, lo, wa, sa, half)
+            top = push(stack, top, b, lo + half, wb, sb, half)
+        else:
+            if ok_b:
+                top = push(stack, top, b, lo + half, wb, sb, half)
+            if ok_a:
+                top = push(stack, top, a, lo, wa, sa, half)
+    return best_h, best_w
+
+
+
+
 @njit(**config.NUMBA_JIT_KWARGS)
 def check_inputs(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem, mode,
                  required_host, policy, node_choice, cpu_weight, mem_weight):
@@ -559,7 +894,18 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     node_choice = np.int64(node_choice)
     wc = np.int64(cpu_weight)
     wm = np.int64(mem_weight)
-    first_fit = policy == POLICY_FIRST_FIT
+    # The host index (see the comment above leaf_values): about 100 bytes per host.
+    P = 1
+    while P < H:
+        P *= 2
+    tree = np.empty((6, 2 * P), dtype=np.int64)
+    same = np.empty(2 * P, dtype=np.uint8)
+    kind = np.empty(max(H, 1), dtype=np.int64)
+    bounds = np.empty(7, dtype=np.int64)
+    stack = np.empty((5, STACK), dtype=np.int64)
+    index_build(tree, same, kind, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
+                schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
+                policy, wc, wm)
 
     for t in range(N):
         i = order[np.uintp(t)]
@@ -568,44 +914,23 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
         m = mem[iu]
         md = np.int64(mode[iu])
         req = np.int64(required_host[iu])
-        h0 = req if req >= 0 else 0
-        h1 = req + 1 if req >= 0 else H
-        best_h = -1
-        best_w = 0
-        best_s = 0
-        h = h0
-        while h < h1:
-            # The host loop of _core.pyx, with its `continue`s moved into next_host's tight loop:
-            # hosts failing the total-based rejections, and hosts that cannot win on score. With
-            # an incumbent a host must score strictly higher, except under best-effort while the
-            # incumbent is wider than one node (a narrower set wins whatever the score).
-            need_above = best_h >= 0 and (md != MODE_BEST_EFFORT or best_w == 1)
-            h, s = next_host(schedulable, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy,
-                             wc, wm, c, m, h, h1, need_above, best_s)
-            if h >= h1:
-                break
-            hu = np.uintp(h)
-            if md == MODE_BEST_EFFORT:
-                # Rank (narrower width, higher score, lower index): only a set narrower than
-                # the incumbent's, or as narrow with a strictly higher score, can win.
-                if best_h < 0:
-                    max_w = n_present[hu]
-                elif s > best_s:
-                    max_w = best_w
-                else:
-                    max_w = best_w - 1
-            else:
-                max_w = MAX_K
-            if max_w >= 1:  # always true here; kept from _core.pyx's `if max_w < 1: continue`
-                w = fit_width(node_cpu, node_mem, free_cpu, free_mem, distance, h, present[hu],
-                              n_present[hu], uniform[hu], c, m, md, max_w, scratch)
-                if w > 0:
-                    best_h = h
-                    best_w = w
-                    best_s = s
-                    if first_fit and (w == 1 or md != MODE_BEST_EFFORT):
-                        break
-            h += 1
+        best_h = np.int64(-1)
+        best_w = np.int64(0)
+        if req < 0:
+            ok, need_nc, need_nm, k1, k2 = query_init(tree, bounds, policy, wc, wm, c, m, md)
+            if ok:
+                best_h, best_w = index_find(tree, same, stack, P, node_cpu, node_mem, free_cpu,
+                                            free_mem, distance, present, n_present, uniform,
+                                            tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy,
+                                            wc, wm, c, m, md, need_nc, need_nm, k1, k2, scratch)
+        else:
+            ru = np.uintp(req)
+            if (schedulable[ru] and tot_free_c[ru] >= c and tot_free_m[ru] >= m):
+                best_w = fit_width(node_cpu, node_mem, free_cpu, free_mem, distance, req,
+                                   present[ru], n_present[ru], uniform[ru], c, m, md,
+                                   np.int64(MAX_K), scratch)
+                if best_w > 0:
+                    best_h = req
         if best_h >= 0:
             bu = np.uintp(best_h)
             out_nodes[iu] = commit(node_cpu, node_mem, free_cpu, free_mem, distance,
@@ -613,11 +938,13 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
                                    tot_free_c, tot_free_m, c, m, md, best_w, out_cpu, out_mem, i,
                                    scratch)
             out_host[iu] = best_h
+            index_update(tree, same, kind, P, best_h, free_cpu, free_mem, schedulable, present,
+                         n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
         else:
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
                                             schedulable, tot_cap_c, tot_cap_m, tot_free_c,
                                             tot_free_m, present, n_present, uniform, c, m, md,
-                                            req, scratch)
+                                            req, tree[TC, 1], tree[TM, 1], scratch)
     return STATUS_OK
 
 
@@ -771,5 +1098,5 @@ def allocate_one(node_cpu, node_mem, distance, free_cpu, free_mem, h, cpu, mem, 
 
 
 __all__ = ["allocate_one", "score_into", "host_state", "WIDTH_RANK", "CAND", "IDX", "MAX_K", "NODES", "REM", "STATUS_MESSAGES", "commit", "could_ever_hold",
-           "fit_width", "fx", "host_score", "min_nodes", "muldivmod", "new_scratch", "next_host",
+           "fit_width", "fx", "host_score", "min_nodes", "muldivmod", "new_scratch",
            "pending_reason", "place_into", "proportional", "set_search"]

@@ -1,0 +1,121 @@
+"""The host index (a segment tree over hosts in the Cython and Numba kernels) chooses exactly the
+host the reference's full scan chooses, on the cases where a bound or an equivalence class could
+go wrong: every host identical, every request identical, one huge request among small ones, hosts
+filled exactly to zero, absent nodes, unschedulable hosts, per-host capacities and distances,
+and trees deeper than the hypothesis instances of test_parity reach."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import numasched
+from conftest import (
+    GiB,
+    MODES,
+    OTHER_BACKENDS,
+    POLICIES,
+    assert_same_placement,
+    check_invariants,
+    examples,
+    place_settings,
+    random_instance,
+)
+
+pytestmark = pytest.mark.skipif(not OTHER_BACKENDS, reason="no compiled backend")
+
+
+def parity(cluster, requests, **kw):
+    expected = numasched.place(cluster, requests, backend="reference", **kw)
+    for backend in OTHER_BACKENDS:
+        got = numasched.place(cluster, requests, backend=backend, **kw)
+        assert_same_placement(got, expected, context=f"{backend} vs reference, {kw}: ")
+    check_invariants(cluster, requests, expected)
+    return expected
+
+
+@st.composite
+def identical_hosts(draw):
+    """Up to 40 hosts of one shape (some nodes possibly absent), optionally partly used."""
+    hosts = draw(st.integers(1, 40))
+    nodes = draw(st.integers(1, 4))
+    cpu = draw(st.lists(st.sampled_from([0, 4000, 8000]), min_size=nodes, max_size=nodes))
+    mem = [0 if c == 0 else draw(st.sampled_from([4, 8])) * GiB for c in cpu]
+    if not any(cpu):
+        cpu[0], mem[0] = 4000, 8 * GiB
+    cluster = numasched.Cluster(np.tile(cpu, (hosts, 1)), np.tile(mem, (hosts, 1)))
+    if draw(st.booleans()):  # the same partial use on a run of hosts: classes of equal free state
+        used = draw(st.integers(0, hosts))
+        free_c = cluster.free_cpu.copy()
+        free_m = cluster.free_mem.copy()
+        free_c[:used] //= 2
+        free_m[:used] //= 2
+        cluster = cluster.with_free(free_c, free_m)
+    return cluster
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(cluster=identical_hosts(), n=st.integers(1, 60), cpu=st.sampled_from([500, 1000, 3000, 4000, 7000]),
+       mem_gib=st.sampled_from([1, 2, 4, 7]), kw=place_settings)
+def test_identical_hosts_identical_requests(cluster, n, cpu, mem_gib, kw):
+    """Every host identical and every request identical: ties everywhere, lowest index wins."""
+    parity(cluster, numasched.Requests([cpu] * n, [mem_gib * GiB] * n), **kw)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(cluster=identical_hosts(), n=st.integers(1, 40), seed=st.integers(0, 2**16), kw=place_settings)
+def test_one_huge_request_among_small_ones(cluster, n, seed, kw):
+    rng = np.random.default_rng(seed)
+    cpu = rng.choice([100, 250, 500], size=n)
+    mem = rng.choice([64, 128, 256], size=n) * 2**20
+    big = int(rng.integers(0, n))
+    cpu[big] = int(cluster.node_cpu.sum(axis=1).max())  # a whole host, or more than one node
+    mem[big] = int(cluster.node_mem.sum(axis=1).max())
+    parity(cluster, numasched.Requests(cpu, mem), **kw)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("numa", MODES)
+def test_hosts_fill_exactly_to_zero(policy, numa):
+    """Requests that fill hosts exactly: free reaches 0 on every node, and the rest is pending."""
+    cluster = numasched.Cluster.uniform(hosts=37, nodes_per_host=2, cpu_per_node=8000,
+                                        mem_per_node=8 * GiB)
+    # 4 x (2000 m, 2 GiB) fill a node; 37 hosts x 2 nodes x 4 = 296 fit, 10 more are pending.
+    requests = numasched.Requests([2000] * 306, [2 * GiB] * 306)
+    placement = parity(cluster, requests, policy=policy, numa=numa)
+    assert int(placement.placed.sum()) == 296
+    assert not placement.free_cpu.any() and not placement.free_mem.any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_deep_trees_with_every_feature(seed):
+    """A few hundred hosts (a tree of 9-10 levels) with absent nodes, unschedulable hosts,
+    per-host distances, used capacity, mixed modes, priorities and pinned requests."""
+    rng = np.random.default_rng(seed)
+    inst = random_instance(rng, hosts=int(rng.integers(150, 300)), nodes=int(rng.integers(1, 5)),
+                           n=int(rng.integers(100, 200)))
+    c = inst["cluster"]
+    cluster = numasched.Cluster(c["node_cpu"], c["node_mem"], c["distance"],
+                                schedulable=c["schedulable"], free_cpu=c["free_cpu"],
+                                free_mem=c["free_mem"])
+    requests = numasched.Requests(**inst["requests"])
+    for policy in POLICIES:
+        parity(cluster, requests, policy=policy, numa=MODES[seed % len(MODES)],
+               order=("decreasing", "given")[seed % 2], node=("pack", "spread")[seed // 3 % 2])
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_compiled_backends_agree_at_scale(policy):
+    """20,000 mixed requests on 2,000 hosts (too slow for the reference): Cython and Numba
+    agree bit for bit, under restricted and best-effort."""
+    if len(OTHER_BACKENDS) < 2:
+        pytest.skip("needs both compiled backends")
+    from numasched import workloads
+
+    cluster = workloads.demo_cluster(2000)
+    requests = workloads.mixed(10_000, 10_000, seed=3)
+    for numa in ("restricted", "best-effort"):
+        a, b = (numasched.place(cluster, requests, policy=policy, numa=numa, backend=be)
+                for be in OTHER_BACKENDS[:2])
+        assert_same_placement(a, b, context=f"{policy}, {numa}: ")
