@@ -3,7 +3,8 @@
 ``reconcile()`` is ``desired := getDesired(); current := getCurrent(); makeChanges(...)``:
 
 1. release the capacity of deleted workloads;
-2. evict what is bound to failed, removed or maintenance hosts (it becomes Pending);
+2. evict what is bound to failed or maintenance hosts (it becomes Pending; ``remove_host``
+   evicts at once, since the host no longer exists);
 3. create the Deployment replicas that quota now allows;
 4. place *all* Pending work in ONE ``numasched.place`` call (``order="given"``, pre-sorted by
    priority, then creation order) against a Cluster whose free state is the current bindings and
@@ -28,7 +29,7 @@ from ..api import Cluster, Requests, place
 from ..quantity import format_cpu, format_memory
 from . import manifests as mf
 from . import quota as q
-from .ops import Operator, validate_name
+from .ops import Operator
 from .store import (
     HOST_STATES,
     KIND_POD,
@@ -804,26 +805,24 @@ class Controller:
             st.unbind(released)
         st.compact()
 
-        # 2. evict from failed, removed and maintenance hosts
+        # 2. evict from failed and maintenance hosts (remove_host evicted at once)
         host = rows.view("host")
         state = hosts.view("state")
         bound = host >= 0
         off = np.zeros(rows.n, dtype=bool)
         off[bound] = state[host[bound]] != READY
         evicted = np.flatnonzero(off)
+        if st.evicted_uids:  # evicted by remove_host since the last round, and still there
+            uids = np.concatenate(st.evicted_uids)
+            st.evicted_uids.clear()
+            at = np.searchsorted(rows.view("uid"), uids)
+            found = at < rows.n
+            at = at[found][rows.uid[at[found]] == uids[found]]
+            earlier = at[rows.live[at] & (rows.host[at] < 0)]
+            result._sets["evicted"].add_rows(st, np.sort(earlier))
         if evicted.size:
             result._sets["evicted"].add_rows(st, evicted)
-            for h in np.unique(host[evicted]).tolist():
-                why = HOST_STATES[int(state[h])]
-                sel = evicted[host[evicted] == h]
-                st.event("Warning", "Evacuated" if state[h] == MAINTENANCE else "Evicted", "Host",
-                         None, hosts.names[h], f"{sel.size} workloads moved off: "
-                         f"{EVICTION_REASONS[why]}", int(sel.size))
-                self._group_events(sel, "Warning", "Evicted", f"{EVICTION_REASONS[why]} "
-                                   f"({hosts.names[h]})")
-            st.unbind(evicted)
-            rows.reason[evicted] = REASON_NEW
-            rows.rv[evicted] = st.bump(evicted.size) + np.arange(evicted.size)
+            self._evict(evicted)
 
         # 3. scale Deployments that quota held back
         for dep_id in sorted(st.short):
@@ -850,6 +849,26 @@ class Controller:
             result.kernel_calls = 1
             self._write_back(p, pending, host_rows, result)
         return result
+
+    def _evict(self, idx: np.ndarray) -> None:
+        """Unbind the rows ``idx`` from hosts that left service, with events per host, per
+        single workload and per Deployment; they are Pending until placed again."""
+        if idx.size == 0:
+            return
+        st = self._store
+        rows, hosts = st.rows, st.hosts
+        host = rows.host[idx]
+        for h in np.unique(host).tolist():
+            why = HOST_STATES[int(hosts.state[h])]
+            sel = idx[host == h]
+            st.event("Warning", "Evacuated" if hosts.state[h] == MAINTENANCE else "Evicted",
+                     "Host", None, hosts.names[h],
+                     f"{sel.size} workloads moved off: {EVICTION_REASONS[why]}", int(sel.size))
+            self._group_events(sel, "Warning", "Evicted", f"{EVICTION_REASONS[why]} "
+                               f"({hosts.names[h]})")
+        st.unbind(idx)
+        rows.reason[idx] = REASON_NEW
+        rows.rv[idx] = st.bump(idx.size) + np.arange(idx.size)
 
     def _write_back(self, p, pending: np.ndarray, host_rows: np.ndarray,
                     result: ReconcileResult) -> None:

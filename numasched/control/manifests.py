@@ -48,7 +48,7 @@ metadata wins over the object's):
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import yaml
 

@@ -7,7 +7,8 @@ bytes. Every call validates first and changes nothing when it refuses.
 Host states: ``ready`` -> ``maintenance`` (no new work; the next reconcile moves its workloads
 off, re-placing them elsewhere where they fit) -> ``ready`` again with ``exit_maintenance``;
 ``failed`` (the next reconcile evicts its workloads; ``recover_host`` makes it ready again);
-``remove_host`` forgets the host (its workloads are evicted too; the name can be added again).
+``remove_host`` forgets the host at once: its workloads become Pending immediately (they are
+re-placed by the next reconcile, which reports them as evicted) and the name can be added again.
 """
 from __future__ import annotations
 
@@ -188,11 +189,17 @@ class Operator:
                         "HostReady", "host left maintenance")
 
     def remove_host(self, name: str) -> None:
-        """Forget the host; the next reconcile evicts what it held. Other hosts' bindings are
-        untouched (host rows never move)."""
+        """Forget the host: what it held becomes Pending now (the next reconcile re-places it).
+        Other hosts' bindings are untouched (host rows never move)."""
         st = self._store
         record = self._host(name)
         st.hosts.state[record.row] = REMOVED
         del st.host_names[name]
         st.bump()
         st.event("Warning", "HostRemoved", "Host", None, name, "host removed")
+        rows = st.rows
+        held = np.flatnonzero(rows.view("host") == record.row)
+        live = held[rows.live[held]]
+        st.evicted_uids.append(rows.uid[live].copy())  # the next ReconcileResult reports them
+        self._controller._evict(live)
+        st.unbind(held[~rows.live[held]])  # deleted work on it goes with the host

@@ -263,6 +263,7 @@ class Store:
         self.singles: dict[tuple[str, str, str], SingleRecord] = {}
         self.single_names: dict[int, tuple[str, str, str]] = {}  # uid -> key, until compaction
         self.short: set[int] = set()                   # Deployments below their replicas
+        self.evicted_uids: list[np.ndarray] = []       # evicted by remove_host, to report
         self.usage: dict[str, list[int]] = {}          # namespace -> [cpu, memory, count]
         self.events: deque[Event] = deque(maxlen=event_limit)
 
