@@ -341,6 +341,10 @@ def test_removing_a_host_keeps_other_bindings_and_the_name_can_return():
     c.reconcile()
     where = {p["metadata"]["name"]: p["status"]["host"] for p in c.list("Pod")}
     c.ops.remove_host("h2")
+    for name, h in where.items():   # its workloads are Pending at once: the host is gone
+        if h == "h2":
+            s = c.get("Pod", "default", name)["status"]
+            assert (s["phase"], s["host"], s["reason"]) == ("Pending", None, "not-yet-reconciled")
     r = c.reconcile()
     assert sorted(r.evicted) == sorted(("Pod", "default", n) for n, h in where.items() if h == "h2")
     after = {p["metadata"]["name"]: p["status"]["host"] for p in c.list("Pod")}
@@ -427,7 +431,21 @@ def test_mixed_numa_modes_go_to_the_kernel_per_request(monkeypatch):
     c.apply([pod("a", namespace="strict"), pod("b", numa="none"), pod("c")])
     c.reconcile()
     modes = codes.NUMA_MODES
-    assert calls == [[modes["single-numa-node"], modes["none"], modes["best-effort"]]]
+    # each request carries its mode; -1 (the call's, best-effort) for those without one
+    assert calls == [[modes["single-numa-node"], modes["none"], -1]]
+    assert [p["status"]["numa"] for p in c.list("Pod")] == ["single-numa-node", "none", "best-effort"]
+
+
+def test_a_policy_that_fixes_the_numa_mode_does_not_override_a_namespace_default():
+    c = new(policy="esxi")                      # ESXi: restricted home nodes
+    c.ops.add_host("h1", nodes=[NODE, NODE])
+    c.ops.create_namespace("strict", numa="single-numa-node")
+    c.apply(pod("wide", "12", namespace="strict"))   # a batch of namespace defaults only
+    c.reconcile()
+    assert c.get("Pod", "strict", "wide")["status"]["reason"] == "too-large"
+    c.apply(pod("wide", "12"))
+    c.reconcile()
+    assert c.get("Pod", "default", "wide")["status"]["nodes"] == [0, 1]
 
 
 def test_virtual_machines_are_placed_with_their_vcpus_and_vnuma():
@@ -610,6 +628,7 @@ def test_deleting_a_namespace_deletes_its_objects():
     ({"policy": "tightest"}, "unknown"),
     ({"numa": "strict"}, "unknown numa mode 'strict'"),
     ({"backend": "gpu"}, "unknown backend 'gpu'"),
+    ({"policy": "binpack"}, "policy 'binpack' fixes the request order to 'decreasing'"),
 ])
 def test_controller_settings_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -95,10 +95,12 @@ class _KeySet:
             self._singles.append((store.single_names[int(rows.uid[idx[i]])], value))
         replicas = np.flatnonzero(owner >= 0)
         if replicas.size:
+            # replicas come in runs per Deployment, so the stable sort (timsort) is ~linear
             order = replicas[np.argsort(owner[replicas], kind="stable")]
-            owners, starts = np.unique(owner[order], return_index=True)
-            bounds = list(starts[1:]) + [order.size]
-            for dep, lo, hi in zip(owners.tolist(), starts.tolist(), bounds):
+            sorted_owner = owner[order]
+            starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
+            bounds = starts[1:].tolist() + [order.size]
+            for dep, lo, hi in zip(sorted_owner[starts].tolist(), starts.tolist(), bounds):
                 part = order[lo:hi]
                 namespace, name = store.deployment_names[dep]
                 kind = ROW_KINDS[int(rows.kind[idx[part[0]]])]
@@ -198,6 +200,11 @@ class Controller:
     def __init__(self, *, policy="best-fit", numa: str = "restricted", node: str = "pack",
                  backend: str = "auto", event_limit: int = 100_000):
         compiled = policies.get(policy).compile(numa=numa, node=node, order="given")
+        if compiled.order != codes.ORDER_GIVEN:
+            raise ValueError(f"policy {policy!r} fixes the request order to "
+                             f"{codes.name_of(codes.ORDERS, compiled.order)!r}; the controller "
+                             f"places in its own order (priority, then creation) and needs a "
+                             f"policy that leaves order open or sets 'given'")
         _backend.get(backend)
         if isinstance(event_limit, bool) or not isinstance(event_limit, int) or event_limit < 1:
             raise ValueError(f"event_limit must be a positive integer, got {event_limit!r}")
@@ -771,24 +778,23 @@ class Controller:
                           free_cpu=hosts.free_cpu[host_rows], free_mem=hosts.free_mem[host_rows])
         return cluster, host_rows
 
-    def _requests(self, idx: np.ndarray) -> tuple[Requests, str]:
-        """The kernel batch for rows ``idx`` (in order) and the call's default NUMA mode."""
+    def _requests(self, idx: np.ndarray) -> Requests:
+        """The kernel batch for rows ``idx`` (in order). Each request carries its own NUMA mode
+        (its own, else its namespace's) unless it is the controller's, so a policy that fixes
+        the call's mode never overrides a namespace default."""
         rows = self._store.rows
         cpu = np.maximum(rows.cpu[idx], 1)
         mem = np.maximum(rows.mem[idx], 1)
         own = rows.mode[idx]
-        modes = np.where(own >= 0, own, self._namespace_modes()[rows.ns[idx]])
-        modes = np.where(modes >= 0, modes, self._numa_code).astype(np.int8)
-        vnuma = rows.vnuma[idx]
-        first = int(modes[0]) if modes.size else self._numa_code
-        if modes.size == 0 or (modes == first).all():
-            return Requests(cpu, mem, vnuma=vnuma), codes.name_of(codes.NUMA_MODES, first)
-        requests = Requests(cpu, mem, vnuma=vnuma)
-        # Requests(numa=<sequence>) resolves modes one Python call per request (~0.17 s per
-        # 100,000); these codes are valid by construction, so the column is set directly.
-        modes.setflags(write=False)
-        requests.numa = modes
-        return requests, self.numa
+        modes = np.where(own >= 0, own, self._namespace_modes()[rows.ns[idx]]).astype(np.int8)
+        requests = Requests(cpu, mem, vnuma=rows.vnuma[idx])
+        if (modes >= 0).any():
+            # Requests(numa=<sequence>) resolves modes one Python call per request (~0.17 s per
+            # 100,000); these codes are valid by construction (-1 = the call's mode), so the
+            # column is set directly, in Requests' own representation.
+            modes.setflags(write=False)
+            requests.numa = modes
+        return requests
 
     def reconcile(self) -> ReconcileResult:
         """One round of the loop; see the module docstring. Returns what it did."""
@@ -841,9 +847,9 @@ class Controller:
             if priority.min() != priority.max():
                 pending = pending[np.argsort(-priority, kind="stable")]
             cluster, host_rows = self._cluster()
-            requests, numa = self._requests(pending)
+            requests = self._requests(pending)
             t0 = time.perf_counter()
-            p = place(cluster, requests, policy=self.policy, numa=numa, order="given",
+            p = place(cluster, requests, policy=self.policy, numa=self.numa, order="given",
                       node=self.node, backend=self.backend)
             result.kernel_seconds = time.perf_counter() - t0
             result.kernel_calls = 1
@@ -917,8 +923,9 @@ class Controller:
                 nodes = [k for k in range(st.width) if int(rows.nodes[r]) >> k & 1]
                 text = f"placed on {hosts.names[int(rows.host[r])]}, NUMA nodes {nodes}"
             st.event(type_, reason, kind, namespace, name, text)
-        owners, counts = np.unique(owner[owner >= 0], return_counts=True)
-        for dep_id, n in zip(owners.tolist(), counts.tolist()):
+        per_owner = np.bincount(owner[owner >= 0])
+        owners = np.flatnonzero(per_owner)
+        for dep_id, n in zip(owners.tolist(), per_owner[owners].tolist()):
             namespace, name = st.deployment_names[dep_id]
             verb = {"Scheduled": "scheduled", "FailedScheduling": "Pending",
                     "Released": "released", "Evicted": "evicted"}.get(reason, reason)
