@@ -259,8 +259,12 @@ def _progress(description: str, quiet: bool):
                    "[default: the hosts' topologyManagerPolicy, else restricted].")
 def extender(topology_path, host, port, policy, numa) -> None:
     """Serve the kube-scheduler extender verbs (POST /filter, /prioritize) for a topology."""
+    import logging
+
     from . import policies
     from .extender import Extender, make_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     if policy not in policies.names():
         raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")

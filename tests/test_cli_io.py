@@ -226,3 +226,18 @@ def test_topology_of_this_machine_and_of_a_sysfs_tree(tmp_path):
         result = runner.invoke(cli, ["topology"])
         assert result.exit_code == 0, result.output
         assert "Topology from /sys/devices/system/node" in result.output
+
+
+def test_place_on_the_documented_inventory_examples():
+    docs = REPO / "docs" / "examples"
+    runner = CliRunner()
+    for inventory, names in (("inventory.csv", ["esx-01", "esx-02", "edge-01"]),
+                             ("inventory.yaml", [f"rack-{i}" for i in range(4)])):
+        result = runner.invoke(cli, ["place", "--topology", str(docs / inventory), "--workloads",
+                                     str(docs / "workloads.yaml"), "-o", "json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["topology"]["hosts"] == len(names)
+        hosts = {r["host"] for r in report["placements"] if r["host"]}
+        assert hosts and hosts <= set(names)
+        assert report["summary"]["requests"] == 13     # 6 web + postgres + VM + 4 crunch + giant

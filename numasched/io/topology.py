@@ -459,7 +459,8 @@ def hosts_from_kubernetes(nrts: list[tuple[str, dict]], nodes: list[tuple[str, d
             if rname not in given:
                 hint = (f"its Node object has no status.allocatable.{rname} or status.capacity.{rname}"
                         if node_doc is not None else
-                        f"give the Node object {host.name!r} (status.capacity.{rname}) to divide over its zones")
+                        f"give the Node object {host.name!r} (status.allocatable.{rname} or "
+                        f"status.capacity.{rname}) to divide over its zones")
                 raise ValueError(f"{where}: NodeResourceTopology {host.name!r}: no zone lists a "
                                  f"{rname!r} resource (zones[].resources[].name: {rname}); {hint}")
             field_path, value = given[rname]
