@@ -20,7 +20,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 JSON_PATH = RESULTS / "scaling.json"
 FIELDS = ("backend", "policy", "numa", "requests", "hosts", "seconds", "rounds",
-          "placements_per_s", "hosts_used", "commit", "date")
+          "placements_per_s", "timer", "hosts_used", "commit", "date")
 TARGET_PER_S = 1_000_000  # DESIGN.md: best-fit + restricted at 100,000 requests / 10,000 hosts
 
 

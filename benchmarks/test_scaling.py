@@ -12,7 +12,9 @@ about 10x per decade; an index over hosts keeps it nearly flat. Sizes above
 ``NUMASCHED_BENCH_MAX`` (default 100,000) are skipped, so a quick run stops at 100k; the 1M point
 (1,000,000 requests on 100,000 hosts) needs ``NUMASCHED_BENCH_MAX=1000000`` and, with a scanning
 kernel, many minutes for best-fit. ``NUMASCHED_BENCH_BACKENDS`` (default ``cython,numba,numpy-scan``)
-picks the contenders. Sizes >= 100k run one pedantic round, smaller ones 3.
+picks the contenders. Sizes >= 100k run one pedantic round, smaller ones 3. On a shared machine
+``--benchmark-timer=time.process_time`` (CPU time of this process; every kernel here runs on one
+thread) is much steadier than wall time; each row records its timer.
 
 At the end of the module the rows measured are merged into ``results/scaling.json`` and the CSV and
 the log-log plot are rewritten (``scaling_plot.py``; ``python benchmarks/scaling_plot.py`` redraws
@@ -63,6 +65,12 @@ def write_results(figures):
             figures(f"scaling: wrote {path.relative_to(REPO)}")
 
 
+def _timer_name(config) -> str:
+    """pytest-benchmark's timer (``--benchmark-timer``): wall time unless asked otherwise."""
+    timer = config.getoption("benchmark_timer", None)
+    return getattr(timer, "__name__", None) or str(timer or "perf_counter").rsplit(".", 1)[-1]
+
+
 _instances: dict[int, tuple] = {}
 
 
@@ -78,7 +86,7 @@ def instance(n: int):
 @pytest.mark.parametrize("n", SIZES, ids=lambda n: f"{n // 1000}k")
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_scaling(benchmark, backend, policy, n, figures):
+def test_scaling(benchmark, backend, policy, n, figures, pytestconfig):
     if n > BENCH_MAX:
         pytest.skip(f"{n:,} requests is above NUMASCHED_BENCH_MAX={BENCH_MAX:,}")
     if backend == "numpy-scan" and n > SCAN_MAX:
@@ -101,6 +109,7 @@ def test_scaling(benchmark, backend, policy, n, figures):
     median = benchmark.stats.stats.median
     row = {"backend": backend, "policy": policy, "numa": NUMA, "requests": n, "hosts": n // 10,
            "seconds": median, "rounds": rounds, "placements_per_s": n / median,
+           "timer": _timer_name(pytestconfig),
            "hosts_used": int(np.unique(hosts[hosts >= 0]).size),
            "commit": _commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     _rows.append(row)

@@ -100,23 +100,24 @@ def place_scan(cluster: Cluster, requests: Requests, *, policy: str = "best-fit"
         c, m = cpu_list[i], mem_list[i]
         hi_c, lo_c, hi_m, lo_m = c - c // 2, c // 2, m - m // 2, m // 2   # the width-2 split
         one = ((free_c0 >= c) & (free_m0 >= m)) | ((free_c1 >= c) & (free_m1 >= m))
+        # narrow: the request takes one node (True / False for every host, or per host).
         if mode_list[i] == MODE_SINGLE:
-            feasible, width_one = one, None
+            feasible, narrow = one, True
         elif uniform:
             if n_hosts == 0:
                 continue
             if (cap_c0[0] >= c and cap_m0[0] >= m) or (cap_c1[0] >= c and cap_m1[0] >= m):
-                feasible, width_one = one, None
+                feasible, narrow = one, True
             elif cap_c0[0] >= hi_c and cap_c1[0] >= lo_c and cap_m0[0] >= hi_m and cap_m1[0] >= lo_m:
-                feasible, width_one = ((free_c0 >= hi_c) & (free_c1 >= lo_c)
-                                       & (free_m0 >= hi_m) & (free_m1 >= lo_m)), False
+                feasible, narrow = ((free_c0 >= hi_c) & (free_c1 >= lo_c)
+                                    & (free_m0 >= hi_m) & (free_m1 >= lo_m)), False
             else:
                 continue  # too large for every host under restricted
         else:
-            width_one = ((cap_c0 >= c) & (cap_m0 >= m)) | ((cap_c1 >= c) & (cap_m1 >= m))
-            width_two = (~width_one & (cap_c0 >= hi_c) & (cap_c1 >= lo_c)
+            narrow = ((cap_c0 >= c) & (cap_m0 >= m)) | ((cap_c1 >= c) & (cap_m1 >= m))
+            width_two = (~narrow & (cap_c0 >= hi_c) & (cap_c1 >= lo_c)
                          & (cap_m0 >= hi_m) & (cap_m1 >= lo_m))
-            feasible = width_one & one
+            feasible = narrow & one
             if width_two.any():
                 feasible |= width_two & (free_c0 >= hi_c) & (free_c1 >= lo_c) & (free_m0 >= hi_m) & (free_m1 >= lo_m)
         if not all_schedulable:
@@ -149,9 +150,7 @@ def place_scan(cluster: Cluster, requests: Requests, *, policy: str = "best-fit"
 
         # Node choice on the chosen host, in Python integers.
         f_c0, f_c1, f_m0, f_m1 = int(free_c0[h]), int(free_c1[h]), int(free_m0[h]), int(free_m1[h])
-        narrow = mode_list[i] == MODE_SINGLE or (width_one is None) or (
-            width_one is not False and bool(width_one[h]))
-        if narrow:
+        if narrow if isinstance(narrow, bool) else narrow[h]:
             fits0 = f_c0 >= c and f_m0 >= m
             fits1 = f_c1 >= c and f_m1 >= m
             k = 0 if fits0 else 1
