@@ -32,7 +32,12 @@ def user_errors():
     try:
         yield
     except (ValueError, OSError) as exc:
-        message = str(exc) if isinstance(exc, ValueError) else f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}"
+        if isinstance(exc, ValueError):
+            message = str(exc)
+        elif getattr(exc, "filename", None):
+            message = f"{exc.filename}: {exc.strerror or exc}"
+        else:
+            message = exc.strerror or str(exc)
         raise UserError(" ".join(message.split())) from None
 
 
@@ -264,14 +269,17 @@ def extender(topology_path, host, port, policy, numa) -> None:
     from . import policies
     from .extender import Extender, make_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
     if policy not in policies.names():
         raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
     with user_errors():
         ext = Extender.from_path(topology_path, policy=policy, numa=numa)
         ext.warm_up()
+    try:
         server = make_server(ext, host, port)
+    except OSError as exc:   # address in use, no such interface, a privileged port
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # serving from here on: topology re-reads and refusals are logged on stderr
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"numasched extender: {len(ext.topology):,} hosts from {topology_path}, policy "
                f"{policy}, numa {ext.numa} ({ext.numa_from}); listening on "

@@ -236,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + fmt, self.address_string(), *args)
 
     def _send(self, status: int, payload) -> None:
+        if status >= 400:
+            log.info("%s %s -> %d: %s", self.command, self.path, status,
+                     payload.get("Error", "") if isinstance(payload, dict) else "")
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

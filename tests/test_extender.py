@@ -210,3 +210,21 @@ def test_extender_refuses_an_unknown_policy(topology_dir):
     with pytest.raises(ValueError, match="policy"):
         Extender.from_path(topology_dir, policy="nope")
     assert np.all(Extender.from_path(topology_dir).topology.cluster.node_cpu == 16_000)
+
+
+def test_extender_command_on_a_busy_port_is_a_one_line_error(topology_dir):
+    import socket
+
+    from click.testing import CliRunner
+
+    from numasched.__main__ import cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["extender", "--topology", str(topology_dir),
+                                          "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
