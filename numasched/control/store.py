@@ -25,6 +25,7 @@ Every write takes a new resource version from one counter (``Store.bump``), Kube
 """
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -266,6 +267,19 @@ class Store:
         self.evicted_uids: list[np.ndarray] = []       # evicted by remove_host, to report
         self.usage: dict[str, list[int]] = {}          # namespace -> [cpu, memory, count]
         self.events: deque[Event] = deque(maxlen=event_limit)
+
+    def snapshot(self) -> "Store":
+        """An independent copy, to roll back to. Events are immutable and the per-host distance
+        matrices are only ever replaced, never written into, so those two are shared."""
+        events, distance = self.events, self.hosts.distance
+        self.events, self.hosts.distance = deque(), []
+        try:
+            clone = copy.deepcopy(self)
+        finally:
+            self.events, self.hosts.distance = events, distance
+        clone.events = deque(events, maxlen=events.maxlen)
+        clone.hosts.distance = list(distance)
+        return clone
 
     # -- counters --------------------------------------------------------------------------
     def bump(self, count: int = 1) -> int:
