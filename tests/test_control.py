@@ -210,6 +210,26 @@ def test_quota_refuses_a_pod_with_the_exact_message_and_stores_nothing():
     check_controller(c)
 
 
+def test_create_namespace_takes_quota_names_of_either_plane_and_refuses_others():
+    c = new()
+    c.ops.create_namespace("a", quota={"requests.cpu": "2", "requests.memory": "1Gi", "pods": 3})
+    assert c.get("Namespace", None, "a")["status"]["hard"] == {
+        "requests.cpu": 2000, "requests.memory": GiB, "count": 3}
+    before = snapshot(c)
+    for quota, match in [({"gpu": 1}, r"^quota: unknown resource 'gpu'; known: requests\.cpu"),
+                         ({"cpu": 1, "requests.cpu": 2}, r"^quota: cpu is limited twice"),
+                         ({"memory": "-1Gi"}, r"^quota memory: quantity must not be negative")]:
+        with pytest.raises(ValueError, match=match):
+            c.ops.create_namespace("b", quota=quota)
+    with pytest.raises(ValueError, match=r"^name: namespace 'a' already exists"):
+        c.ops.create_namespace("a")
+    with pytest.raises(ValueError, match=r"unknown numa mode 'strict'"):
+        c.ops.create_namespace("b", numa="strict")
+    with pytest.raises(NotFound, match=r"namespace 'nope' not found"):
+        c.ops.set_quota("nope", cpu="1")
+    assert snapshot(c) == before
+
+
 def test_resource_quota_objects_and_the_operator_quota_combine():
     c = new()
     c.ops.create_namespace("team-a", quota={"cpu": 10_000})     # ints are millicores

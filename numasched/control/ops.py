@@ -23,6 +23,7 @@ from ..codes import MAX_HOST_AMOUNT, MAX_NODE_AMOUNT, MAX_NODES
 from ..quantity import count as parse_count
 from ..quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
 from . import quota as q
+from .manifests import QUOTA_KEYS
 from .store import FAILED, HOST_STATES, MAINTENANCE, READY, REMOVED, HostRecord, default_distance
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -60,7 +61,8 @@ class Operator:
     # -- namespaces and quotas --------------------------------------------------------------
     def create_namespace(self, name: str, quota: dict | None = None, numa: str | None = None):
         """Create a namespace with an optional quota (``{"cpu": ..., "memory": ...,
-        "count": ...}``) and default NUMA mode for its workloads."""
+        "count": ...}``; the ResourceQuota names ``requests.cpu``, ``requests.memory`` and
+        ``pods`` work too) and a default NUMA mode for its workloads."""
         validate_name(name, "name")
         if len(name) > 63 or "." in name:
             raise ValueError(f"name: a namespace must be a DNS-1123 label, got {name!r}")
@@ -70,11 +72,16 @@ class Operator:
                 raise ValueError(f"numa: expected a NUMA mode name, got {numa!r}")
         if quota is not None and not isinstance(quota, dict):
             raise ValueError(f"quota: expected a dict with cpu / memory / count, got {quota!r}")
-        unknown = set(quota or {}) - set(q.RESOURCES)
-        if unknown:
-            raise ValueError(f"quota: unknown resource {sorted(unknown)[0]!r}; known: "
-                             + ", ".join(q.RESOURCES))
-        limits = quota_limits(**(quota or {}))
+        named: dict[str, object] = {}
+        for key, value in (quota or {}).items():   # also the ResourceQuota keys (pods, ...)
+            resource = QUOTA_KEYS.get(key)
+            if resource is None:
+                raise ValueError(f"quota: unknown resource {key!r}; known: "
+                                 + ", ".join(QUOTA_KEYS))
+            if resource in named:
+                raise ValueError(f"quota: {resource} is limited twice ({key!r})")
+            named[resource] = value
+        limits = quota_limits(**named)
         if name in self._store.namespaces:
             raise ValueError(f"name: namespace {name!r} already exists")
         record = self._controller._create_namespace(name, numa)
