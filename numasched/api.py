@@ -20,6 +20,7 @@ from .codes import (
     NODE_CHOICES,
     NUMA_MODES,
     ORDER_DECREASING,
+    ORDER_FILL,
     ORDERS,
 )
 
@@ -227,8 +228,17 @@ def request_order(cluster: Cluster, requests: Requests, order: int) -> np.ndarra
 
     ``decreasing``: priority (high first), then dominant share (the largest over resources of the
     request over the largest host's total, in fixed point), then index. ``given``: index.
+    ``fill``: hosts filled one at a time with the best-aligned request, per priority class
+    (``numasched.kernels.fill.fill_order``, the one implementation the reference also calls).
     """
     n = len(requests)
+    if order == ORDER_FILL:
+        from .kernels.fill import fill_order
+
+        return fill_order(cluster.node_cpu.sum(axis=1), cluster.node_mem.sum(axis=1),
+                          cluster.free_cpu.sum(axis=1), cluster.free_mem.sum(axis=1),
+                          cluster.schedulable, requests.cpu, requests.mem, requests.priority,
+                          requests.required_host)
     if order != ORDER_DECREASING:
         return np.arange(n, dtype=np.int64)
     share = np.zeros(n, dtype=np.int64)
@@ -316,10 +326,12 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
 
     ``policy`` is a registered policy name or a ``numasched.policies.Policy``: a host score
     (first-fit, best-fit, worst-fit, balanced, dot-product) or a preset (esxi, linux,
-    kubelet-*, binpack, spread; see ``numasched.policies.names()``). ``numa`` is the NUMA mode of
-    requests that set none (none, single-numa-node, restricted, best-effort), ``order`` is
-    decreasing (batch packing) or given (online), ``node`` chooses among equally wide and equally
-    near node sets (pack or spread); a choice the policy fixes wins over these arguments.
+    kubelet-*, binpack, spread, vector-pack; see ``numasched.policies.names()``). ``numa`` is the
+    NUMA mode of requests that set none (none, single-numa-node, restricted, best-effort),
+    ``order`` is decreasing (batch packing), given (online) or fill (hosts filled one at a time
+    with the best-aligned request; see ``numasched.kernels.fill``), ``node`` chooses among
+    equally wide and equally near node sets (pack or spread); a choice the policy fixes wins over
+    these arguments.
     ``backend`` is auto, cython, numba or reference. ``refine`` > 0 runs the local search of
     ``numasched.refine`` for about that many seconds after the greedy pass (fewer hosts, then
     better locality; deterministic for a given budget and ``seed``). The cluster and the requests are not

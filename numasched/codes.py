@@ -39,10 +39,11 @@ NODE_PACK = 0
 NODE_SPREAD = 1
 NODE_CHOICES = {"pack": NODE_PACK, "spread": NODE_SPREAD}
 
-# Request order.
+# Request order. `fill` is bin-centric: hosts filled one at a time (numasched.kernels.fill).
 ORDER_DECREASING = 0
 ORDER_GIVEN = 1
-ORDERS = {"decreasing": ORDER_DECREASING, "given": ORDER_GIVEN}
+ORDER_FILL = 2
+ORDERS = {"decreasing": ORDER_DECREASING, "given": ORDER_GIVEN, "fill": ORDER_FILL}
 
 # Pending reasons, checked in this order; the first that applies wins. 0 = placed.
 PLACED = 0

@@ -41,7 +41,8 @@ def test_code_tables_are_consistent():
                                    "balanced": codes.POLICY_BALANCED,
                                    "dot-product": codes.POLICY_DOT_PRODUCT}
     assert codes.NODE_CHOICES == {"pack": codes.NODE_PACK, "spread": codes.NODE_SPREAD}
-    assert codes.ORDERS == {"decreasing": codes.ORDER_DECREASING, "given": codes.ORDER_GIVEN}
+    assert codes.ORDERS == {"decreasing": codes.ORDER_DECREASING, "given": codes.ORDER_GIVEN,
+                            "fill": codes.ORDER_FILL}
     # reasons numbered in DESIGN order
     assert [codes.REASONS[c] for c in sorted(codes.REASONS)] == [
         "placed", "too-large", "host-constraint", "insufficient-cpu", "insufficient-memory",

@@ -111,8 +111,9 @@ def test_best_effort_is_never_wider_than_needed_on_its_host(inst, kw, backend):
     check_invariants(cluster, requests, p)
     order = ref.request_order(
         requests.cpu.tolist(), requests.mem.tolist(), requests.priority.tolist(),
-        [ref_host(cluster, h) for h in range(cluster.hosts)],
-        codes.ORDERS[kw["order"]])
+        requests.required_host.tolist(),
+        [ref_host(cluster, h, cluster.free_cpu, cluster.free_mem) for h in range(cluster.hosts)],
+        codes.ORDERS[kw["order"]])  # the free state too: the fill order simulates on it
     current = cluster
     for i in order:
         one = numasched.Requests(

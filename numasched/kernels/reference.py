@@ -30,6 +30,7 @@ from ..codes import (
     MODE_SINGLE,
     NODE_PACK,
     ORDER_DECREASING,
+    ORDER_FILL,
     PLACED,
     POLICY_BALANCED,
     POLICY_BEST_FIT,
@@ -181,9 +182,22 @@ class Host:
         raise ValueError(f"unknown policy code {policy}")
 
 
-def request_order(cpu, mem, priority, hosts, order) -> list[int]:
-    """Indices in placement order."""
+def request_order(cpu, mem, priority, required, hosts, order) -> list[int]:
+    """Indices in placement order.
+
+    ``fill`` is a simulation rather than a sort key: it calls ``numasched.kernels.fill``, the
+    one implementation of that order (tested there against a naive simulation), on the hosts'
+    totals over their present nodes.
+    """
     n = len(cpu)
+    if order == ORDER_FILL:
+        from .fill import fill_order
+
+        return fill_order([h.total(h.cap_cpu) for h in hosts],
+                          [h.total(h.cap_mem) for h in hosts],
+                          [h.total(h.free_cpu) for h in hosts],
+                          [h.total(h.free_mem) for h in hosts],
+                          [h.schedulable for h in hosts], cpu, mem, priority, required).tolist()
     if order != ORDER_DECREASING:
         return list(range(n))
     largest_cpu = max((h.total(h.cap_cpu) for h in hosts), default=0)
@@ -248,7 +262,7 @@ def place_reference(cluster_arrays: dict, request_arrays: dict, policy: int, nod
     out_nodes = [0] * n
     out_reason = [PLACED] * n
 
-    for i in request_order(cpu, mem, priority, hosts, order):
+    for i in request_order(cpu, mem, priority, required, hosts, order):
         best_key, best = None, None
         for h_index, host in enumerate(hosts):
             if not host.schedulable or required[i] not in (-1, h_index):

@@ -15,6 +15,10 @@ the choices that define them and leave the rest to the call:
   host (``none``).
 - ``binpack``: fewest hosts (best-fit, decreasing order, nodes packed).
 - ``spread``: load spread over hosts and nodes (worst-fit, nodes spread).
+- ``vector-pack``: fewest hosts for requests whose CPU and memory differ in shape: hosts filled
+  one at a time, each with the remaining request best aligned with its room (``order="fill"``,
+  the bin-centric dot product of Panigrahy et al.), placed first-fit so that the placement is
+  that filling (exactly so on one-node hosts and under ``none``), nodes packed.
 """
 from __future__ import annotations
 
@@ -41,6 +45,9 @@ REGISTRY.register(Policy("binpack", score="best-fit", node="pack", order="decrea
                          description="fewest hosts: best-fit decreasing, nodes packed"))
 REGISTRY.register(Policy("spread", score="worst-fit", node="spread",
                          description="spread load over hosts and nodes"))
+REGISTRY.register(Policy("vector-pack", score="first-fit", node="pack", order="fill",
+                         description="fewest hosts for two-resource requests: hosts filled one at "
+                                     "a time with the best-aligned request, first-fit"))
 
 
 def register(policy: Policy) -> Policy:
