@@ -1,8 +1,9 @@
 """Group "quality": packing quality against known optima on public benchmark sets.
 
 Every policy of ``numasched.datasets.QUALITY_POLICIES`` places every instance of Falkenauer U (80
-files), Scholl 1 (720) and CT01 (200) in decreasing order, one host (= one bin) per item, one
-NUMA node per host; the figure is total hosts used over the total optimum, minus 1, per set, and
+files), Scholl 1 (720) and CT01 (200) in decreasing order (``vector-pack`` in its own order,
+``fill``: hosts filled one at a time), one host (= one bin) per item, one NUMA node per host;
+the figure is total hosts used over the total optimum, minus 1, per set, and
 the number of instances solved to the optimum. Each (set, policy) run is timed once (pedantic,
 one round) and stores its figures in ``extra_info``; the last test prints the whole table.
 
@@ -10,7 +11,7 @@ With refinement (``place(..., refine=SECONDS)``, when this numasched has it): ev
 ``NUMASCHED_QUALITY_REFINE`` seconds (default 0.1). Scholl 1 is then run on a deterministic
 subsample (every ``NUMASCHED_QUALITY_SCHOLL_EVERY``-th file, default 6: 120 files) both with and
 without refinement, so that the columns compare the same instances; the full 720 files run without
-refinement. Worst case 6 policies x 400 instances x 0.1 s = 4 minutes of refinement.
+refinement. Worst case 7 policies x 400 instances x 0.1 s = 4.7 minutes of refinement.
 
 The data is read from ``$NUMASCHED_DATA`` or ``../shared/data``; without it every test skips.
 The same computation from a script: ``python -m numasched.datasets [--refine 0.1]``.
@@ -99,7 +100,7 @@ def test_quality_table(benchmark, data_dir, figures):
     rows = benchmark.pedantic(datasets.quality_table, args=(_results,), rounds=1, iterations=1)
     table = datasets.format_quality_table(rows)
     refined = "" if datasets.refine_supported() else " (refinement: not available in this build)"
-    figures(f"packing quality, order=decreasing, one host per item{refined}:")
+    figures(f"packing quality, order=decreasing (vector-pack: fill), one host per item{refined}:")
     for line in table.splitlines():
         figures(line)
     for name, (plain_target, refined_target) in TARGETS.items():
