@@ -120,6 +120,7 @@ class ControllerMachine(RuleBasedStateMachine):
         self.deployments: dict[tuple, int] = {}   # (ns, name) -> desired replicas
         self.hosts: set[str] = set()
         self.replaced: set[tuple] = set()         # Deployments missing a deleted replica
+        self.deployment_specs: dict[tuple, tuple] = {}   # (ns, name) -> (replicas, cpu, mem)
 
     # -- developer plane ---------------------------------------------------------------------
     def _apply(self, manifest) -> bool:
@@ -161,9 +162,28 @@ class ControllerMachine(RuleBasedStateMachine):
         template = pod_manifest("x", ns, cpu, mem, None, 0)
         manifest = {"kind": "Deployment", "metadata": {"name": f"d{name}", "namespace": ns},
                     "spec": {"replicas": replicas, "template": {"spec": template["spec"]}}}
+        key = (ns, f"d{name}")
         if self._apply(manifest):
-            self.deployments[(ns, f"d{name}")] = replicas
-            self.replaced.discard((ns, f"d{name}"))   # apply scales to the replicas at once
+            if self.deployment_specs.get(key) != (replicas, cpu, mem):
+                self.replaced.discard(key)   # a changed Deployment is scaled at once
+            self.deployments[key] = replicas
+            self.deployment_specs[key] = (replicas, cpu, mem)
+
+    @rule(name=st.sampled_from(NAMES), ns=st.sampled_from(NAMESPACES), cpu=CPU, mem=MEM,
+          bad=st.sampled_from(["-1", "2GB", "lots"]))
+    def apply_batch_with_a_bad_document(self, name, ns, cpu, mem, bad):
+        """A multi-document apply whose last document is broken changes nothing at all."""
+        views = {k: self.c.list(k) for k in ("Pod", "VirtualMachine", "Deployment", "Event")}
+        rv = self.c._store.rv
+        good = pod_manifest(f"p{name}", ns, cpu, mem, None, 0)
+        broken = pod_manifest("broken", ns, bad, mem, None, 0)
+        try:
+            self.c.apply([good, broken])
+            raise AssertionError("a broken document was accepted")
+        except ValueError:
+            pass
+        assert self.c._store.rv == rv
+        assert {k: self.c.list(k) for k in views} == views
 
     @precondition(lambda self: self.singles or self.deployments)
     @rule(data=st.data())
@@ -173,6 +193,7 @@ class ControllerMachine(RuleBasedStateMachine):
         self.c.delete(*key)
         if key[0] == "Deployment":
             del self.deployments[key[1:]]
+            del self.deployment_specs[key[1:]]
             self.replaced.discard(key[1:])
         else:
             del self.singles[key]
