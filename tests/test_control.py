@@ -82,8 +82,10 @@ def test_five_replicas_four_fit_then_a_new_host_runs_the_fifth():
     assert status == {**status, "phase": "Pending", "host": None, "nodes": [],
                       "reason": "insufficient-cpu",
                       "message": codes.REASON_MESSAGES[codes.REASON_NO_CPU]}
-    dep = c.get("Deployment", "default", "web")["status"]
+    view = c.get("Deployment", "default", "web")
+    dep = view["status"]
     assert (dep["replicas"], dep["runningReplicas"], dep["pendingReplicas"]) == (5, 4, 1)
+    rv = int(view["metadata"]["resourceVersion"])
     assert dep["pendingByReason"] == {"insufficient-cpu": 1}
     # a reconcile with nothing new changes nothing and places nothing twice
     again = c.reconcile()
@@ -93,6 +95,7 @@ def test_five_replicas_four_fit_then_a_new_host_runs_the_fifth():
     assert r.placed == [("Pod", "default", "web-4")]
     assert set(phases(c).values()) == {"Running"}
     assert c.get("Pod", "default", "web-4")["status"]["host"] == "h2"
+    assert int(c.get("Deployment", "default", "web")["metadata"]["resourceVersion"]) > rv
     # the events tell the story per Deployment
     messages = [(e.reason, e.message) for e in c.events(kind="Deployment", name="web")]
     assert ("Scheduled", "4 replicas scheduled") in messages

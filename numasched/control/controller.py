@@ -929,6 +929,9 @@ class Controller:
         owners = np.flatnonzero(per_owner)
         for dep_id, n in zip(owners.tolist(), per_owner[owners].tolist()):
             namespace, name = st.deployment_names[dep_id]
+            dep = st.deployments.get((namespace, name))
+            if dep is not None and dep.id == dep_id:   # its status changed: a new version
+                dep.meta.rv = st.bump()
             verb = {"Scheduled": "scheduled", "FailedScheduling": "Pending",
                     "Released": "released", "Evicted": "evicted"}.get(reason, reason)
             text = f"{n:,} {'replica' if n == 1 else 'replicas'} {verb}" + (f": {message}" if message else "")

@@ -170,9 +170,6 @@ class Hosts(_Columns):
             if d.shape[0] < width:
                 self.distance[i] = pad_distance(d, width)
 
-    def keep(self, mask):  # host rows never move: bindings hold them
-        raise NotImplementedError("host rows are never compacted")
-
 
 def default_distance(width: int) -> np.ndarray:
     d = np.full((width, width), DEFAULT_REMOTE_DISTANCE, dtype=np.int64)
