@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("NUMASCHED_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 JSON_PATH = RESULTS / "scaling.json"
-FIELDS = ("backend", "policy", "numa", "requests", "hosts", "seconds", "rounds",
+FIELDS = ("backend", "kernel", "policy", "numa", "requests", "hosts", "seconds", "rounds",
           "placements_per_s", "timer", "hosts_used", "commit", "date")
 TARGET_PER_S = 1_000_000  # DESIGN.md: best-fit + restricted at 100,000 requests / 10,000 hosts
 
 
 def _key(row: dict) -> tuple:
-    return row["backend"], row["policy"], row["numa"], row["requests"]
+    return row["backend"], row.get("kernel", ""), row["policy"], row["numa"], row["requests"]
 
 
 def load(path: Path = JSON_PATH) -> list[dict]:
-    return json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    for row in rows:
+        row.setdefault("kernel", "")
+    return rows
 
 
 def merge(rows: list[dict], path: Path = JSON_PATH) -> list[dict]:
@@ -63,15 +67,18 @@ def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     lines: dict[tuple, list[dict]] = {}
     for row in rows:
-        lines.setdefault((row["backend"], row["policy"], row["numa"]), []).append(row)
+        lines.setdefault((row["backend"], row.get("kernel", ""), row["policy"], row["numa"]),
+                         []).append(row)
     colours = {"cython": "tab:blue", "numba": "tab:green", "numpy-scan": "tab:grey"}
     dashes = {"best-fit": "-", "first-fit": "--"}
     markers = {"best-fit": "o", "first-fit": "s"}
-    for (backend, policy, numa), points in sorted(lines.items()):
+    for (backend, kernel, policy, numa), points in sorted(lines.items()):
         points.sort(key=lambda r: r["requests"])
+        name = f"{backend} ({kernel})" if kernel else backend
         ax.plot([p["requests"] for p in points], [p["placements_per_s"] for p in points],
                 color=colours.get(backend), linestyle=dashes.get(policy, ":"),
-                marker=markers.get(policy, "^"), label=f"{backend}, {policy} + {numa}")
+                marker=markers.get(policy, "^"), alpha=0.45 if kernel else 1.0,
+                label=f"{name}, {policy} + {numa}")
     ax.axhline(TARGET_PER_S, color="tab:red", linestyle=":", linewidth=1)
     ax.annotate("target: best-fit + restricted, 100k requests", (100_000, TARGET_PER_S),
                 textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8, color="tab:red")
@@ -79,8 +86,9 @@ def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
     ax.set_yscale("log")
     ax.set_xlabel("requests (hosts = requests / 10)")
     ax.set_ylabel("placements/s")
-    commits = sorted({r["commit"] for r in rows})
-    ax.set_title(f"numasched placement throughput (commit {', '.join(commits)})", fontsize=10)
+    timers = sorted({r.get("timer") or "perf_counter" for r in rows})
+    ax.set_title(f"numasched placement throughput ({' / '.join(timers)} clock; "
+                 f"commits in scaling.csv)", fontsize=10)
     ax.grid(True, which="both", linewidth=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()

@@ -16,6 +16,9 @@ picks the contenders. Sizes >= 100k run one pedantic round, smaller ones 3. On a
 ``--benchmark-timer=time.process_time`` (CPU time of this process; every kernel here runs on one
 thread) is much steadier than wall time; each row records its timer.
 
+To put an older kernel on the same plot, run this file from that checkout (with these benchmark
+files) with ``NUMASCHED_BENCH_KERNEL=<name>`` and ``NUMASCHED_BENCH_RESULTS=<this results dir>``.
+
 At the end of the module the rows measured are merged into ``results/scaling.json`` and the CSV and
 the log-log plot are rewritten (``scaling_plot.py``; ``python benchmarks/scaling_plot.py`` redraws
 from the JSON).
@@ -41,6 +44,9 @@ SIZES = (1_000, 10_000, 100_000, 1_000_000)
 BENCH_MAX = int(os.environ.get("NUMASCHED_BENCH_MAX", "100000"))
 SCAN_MAX = int(os.environ.get("NUMASCHED_BENCH_SCAN_MAX", "100000"))
 BACKENDS = os.environ.get("NUMASCHED_BENCH_BACKENDS", "cython,numba,numpy-scan").split(",")
+#: A name for the kernel measured, kept in every row (e.g. "pre-index" for an older checkout);
+#: rows of different kernels are separate lines of the plot.
+KERNEL = os.environ.get("NUMASCHED_BENCH_KERNEL", "")
 POLICIES = ("best-fit", "first-fit")
 NUMA = "restricted"
 REPO = Path(__file__).resolve().parents[1]
@@ -49,11 +55,19 @@ _rows: list[dict] = []
 
 
 def _commit() -> str:
+    """HEAD of this checkout, or ``NUMASCHED_BENCH_COMMIT`` (for a copy that is not a git tree)."""
+    if os.environ.get("NUMASCHED_BENCH_COMMIT"):
+        return os.environ["NUMASCHED_BENCH_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                               capture_output=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+#: HEAD when this module was imported, i.e. when numasched's kernels were loaded: a commit landing
+#: during a long run must not relabel the kernel that was measured.
+COMMIT = _commit()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,7 +76,7 @@ def write_results(figures):
     if _rows:
         rows = scaling_plot.merge(_rows)
         for path in scaling_plot.write_all(rows):
-            figures(f"scaling: wrote {path.relative_to(REPO)}")
+            figures(f"scaling: wrote {path}")
 
 
 def _timer_name(config) -> str:
@@ -107,11 +121,11 @@ def test_scaling(benchmark, backend, policy, n, figures, pytestconfig):
                                 iterations=1, warmup_rounds=0)
     hosts = result["host"] if backend == "numpy-scan" else result.host
     median = benchmark.stats.stats.median
-    row = {"backend": backend, "policy": policy, "numa": NUMA, "requests": n, "hosts": n // 10,
+    row = {"backend": backend, "kernel": KERNEL if backend != "numpy-scan" else "", "policy": policy, "numa": NUMA, "requests": n, "hosts": n // 10,
            "seconds": median, "rounds": rounds, "placements_per_s": n / median,
            "timer": _timer_name(pytestconfig),
            "hosts_used": int(np.unique(hosts[hosts >= 0]).size),
-           "commit": _commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+           "commit": COMMIT, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     _rows.append(row)
     benchmark.extra_info.update(row)
     figures(f"scaling {backend:<10} {policy:<9} {n:>9,} requests / {n // 10:>7,} hosts: "

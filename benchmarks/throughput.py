@@ -6,6 +6,7 @@ One command, from the repository root:
     python benchmarks/throughput.py --backends cython  # skip Numba
     python benchmarks/throughput.py --scan-slice 5000  # time the NumPy scan on a sample only
     python benchmarks/throughput.py --timer cpu        # CPU time: steadier on a busy machine
+    python benchmarks/throughput.py --from-json benchmarks/results/throughput.json --markdown
 
 The instance is the kernel-100k one of ``test_kernel_100k.py``: 50,000 Azure-mix VMs + 50,000
 containers on 10,000 demo hosts (2 NUMA nodes x 32 cores x 256 GiB), ``numa="restricted"``,
@@ -84,8 +85,12 @@ def git_commit() -> str:
         return "unknown"
 
 
+COMMIT_AT_IMPORT = git_commit()
+
+
 def measure(n_requests: int, n_hosts: int, policies, backends, rounds: int, reference_slice: int,
             scan_slice: int, log=print) -> dict:
+    commit = COMMIT_AT_IMPORT  # the kernel this process loaded, even if HEAD moves during the run
     cluster, requests = mixed_instance(n_requests, n_hosts)
     if "numba" in backends:  # compile outside the timed calls
         place(cluster, _sample(requests, 4, 0), backend="numba")
@@ -130,7 +135,7 @@ def measure(n_requests: int, n_hosts: int, policies, backends, rounds: int, refe
         "requests": n_requests, "hosts": n_hosts, "numa": NUMA, "order": "decreasing",
         "rounds": rounds, "reference_slice": reference_slice, "scan_slice": scan_slice,
         "timer": "cpu" if _clock is TIMERS["cpu"] else "wall",
-        "commit": git_commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}",
         "rows": rows,
     }
@@ -142,7 +147,8 @@ def render(result: dict) -> None:
 
     n, h = result["requests"], result["hosts"]
     table = Table(title=f"placements/s, {n:,} requests / {h:,} hosts, numa={result['numa']}, "
-                        f"order={result['order']}, {result['timer']} time (commit {result['commit']}, "
+                        f"order={result['order']}, {result['timer']} time (commit {result['commit']}"
+                        f"{', ' + result['kernel'] if result.get('kernel') else ''}, "
                         f"{result['date']})")
     for name in ("policy", "backend", "timed on", "seconds", "placements/s", "x ref", "x scan",
                  "hosts used"):
@@ -172,6 +178,25 @@ def render(result: dict) -> None:
                   f"{next(iter(result['rows'][0]['backends']))} on what it placed.")
 
 
+def markdown(result: dict) -> str:
+    """The table as Markdown (for the README)."""
+    lines = ["| policy | backend | s | placements/s | × reference | × NumPy scan | hosts used |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in result["rows"]:
+        scan, ref = row["numpy_scan"], row.get("reference")
+        for backend, f in row["backends"].items():
+            x_ref = f"{f['x_reference']:,.0f}×" if "x_reference" in f else "–"
+            lines.append(f"| {row['policy']} | {backend} | {f['seconds']:.3f} | **{f['per_s']:,.0f}** "
+                         f"| {x_ref} | {f['x_numpy_scan']:.2f}× | {f['hosts_used']:,} |")
+        lines.append(f"| {row['policy']} | NumPy full scan | {scan['seconds']:.3f} | {scan['per_s']:,.0f} "
+                     f"| | 1× | {'same hosts' if scan['same_hosts'] else 'DIFFERENT'} |")
+        if ref:
+            lines.append(f"| {row['policy']} | reference ({ref['requests']} sampled requests) | "
+                         f"{ref['seconds']:.3f} | {ref['per_s']:,.1f} | 1× | | "
+                         f"{'same hosts' if ref['same_hosts'] else 'DIFFERENT'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -189,8 +214,18 @@ def main(argv=None) -> int:
     parser.add_argument("--timer", choices=sorted(TIMERS), default="wall",
                         help="wall clock, or CPU time of this process (steadier on a shared "
                              "machine; every contender runs on one thread)")
+    parser.add_argument("--kernel", default="", help="a name for the kernel measured, kept in the JSON")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the numbers")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="do not measure: show the numbers of an earlier run's JSON")
     args = parser.parse_args(argv)
+    if args.from_json:
+        result = json.loads(args.from_json.read_text())
+        render(result)
+        if args.markdown:
+            print(markdown(result))
+        return 0
     global _clock
     _clock = TIMERS[args.timer]
 
@@ -207,7 +242,10 @@ def main(argv=None) -> int:
           f"policies {', '.join(policies)}")
     result = measure(args.requests, args.hosts, policies, backends, args.rounds,
                      args.reference_slice, args.scan_slice)
+    result["kernel"] = args.kernel
     render(result)
+    if args.markdown:
+        print(markdown(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1) + "\n")
