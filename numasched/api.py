@@ -158,7 +158,8 @@ class Requests:
         The guest sees its NUMA layout (a wide VM split into equal clients counts as fully local
         in the locality metric).
     priority : int ``[N]``, optional
-        Higher is placed first under ``order="decreasing"`` (ignored by ``order="given"``).
+        Higher is placed first under ``order="decreasing"`` and ``"fill"`` (ignored by
+        ``order="given"``).
     required_host : int ``[N]``, optional
         The only host index the request may use; -1 (default) means any host.
     """
