@@ -4,8 +4,9 @@
   (``workloads.azure_vm_mix(100_000)``; replicas = how often the size was drawn), on 10,000 demo
   hosts (2 x 32 cores x 256 GiB). One ``Controller.reconcile()`` (release, evict, scale, one
   ``place()`` call, write-back, events) against the bare ``place()`` on the same batch: the same
-  requests in the same order, best-fit, restricted, ``order="given"``, Cython. DESIGN.md's
-  target: the controller costs at most 3x the kernel call. Both placements are checked equal.
+  requests in the same order, best-fit, restricted, ``order="given"``, Cython, timed just
+  before each reconcile round (medians of 5). DESIGN.md's target: the controller costs at most
+  3x the kernel call. Both placements are checked equal.
 - ``five-replicas``: the eventual-consistency story end to end (apply 5 replicas, 4 fit, add a
   host, reconcile, the fifth runs).
 
@@ -22,7 +23,7 @@ from numasched import Requests, place, workloads
 from numasched.control import Controller
 
 N_PODS, N_HOSTS = 100_000, 10_000
-ROUNDS = 3
+ROUNDS = 5
 TARGET_RATIO = 3.0
 CPU_PER_NODE, MEM_PER_NODE = workloads.DEMO_CPU_PER_NODE, workloads.DEMO_MEM_PER_NODE
 
@@ -62,16 +63,11 @@ def test_reconcile_100k_vs_bare_place(benchmark, cython_backend, deployments, fi
     cluster = workloads.demo_cluster(N_HOSTS)
     requests = Requests(cpu, mem)
     settings = {"policy": "best-fit", "numa": "restricted", "order": "given", "backend": "cython"}
-    bare_times = []
-    for _ in range(ROUNDS):
+    bare_times, results = [], []
+
+    def setup():   # the bare call is timed just before each reconcile round: like with like
         t0 = time.perf_counter()
-        bare = place(cluster, requests, **settings)
-        bare_times.append(time.perf_counter() - t0)
-    bare_median = float(np.median(bare_times))
-
-    results = []
-
-    def setup():
+        bare_times.append((place(cluster, requests, **settings), time.perf_counter() - t0))
         return (loaded_controller(deployments, cython_backend),), {}
 
     def reconcile(controller):
@@ -79,8 +75,12 @@ def test_reconcile_100k_vs_bare_place(benchmark, cython_backend, deployments, fi
 
     benchmark.pedantic(reconcile, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     controller, result = results[-1]
+    bare = bare_times[-1][0]
+    bare_median = float(np.median([t for _, t in bare_times]))
     median = benchmark.stats.stats.median
     kernel = float(np.median([r.kernel_seconds for _, r in results]))
+    overhead = float(np.median([t - r.kernel_seconds
+                                for t, (_, r) in zip(benchmark.stats.stats.data, results)]))
     # the controller placed exactly what the bare call placed, host for host
     hosts = np.array([int(h.split("-")[1]) if h else -1 for h in
                       (p["status"]["host"] for p in controller.list("Pod"))])
@@ -88,14 +88,16 @@ def test_reconcile_100k_vs_bare_place(benchmark, cython_backend, deployments, fi
     assert result.count("placed") == int(bare.placed.sum())
     assert controller.audit() == []
     ratio = median / bare_median
+    ratio_min = benchmark.stats.stats.min / min(t for _, t in bare_times)  # least noisy
     benchmark.extra_info.update({
         "pods": N_PODS, "hosts": N_HOSTS, "deployments": len(deployments),
         "bare_place_s": bare_median, "kernel_in_reconcile_s": kernel,
-        "controller_overhead_s": median - kernel, "ratio": ratio, "placed": result.count("placed"),
+        "controller_overhead_s": overhead, "ratio": ratio, "ratio_of_minima": ratio_min, "placed": result.count("placed"),
     })
     figures(f"controller reconcile-100k: {median:.3f} s vs bare place() {bare_median:.3f} s -> "
-            f"{ratio:.2f}x (target <= {TARGET_RATIO:.0f}x); overhead outside the kernel "
-            f"{median - kernel:.3f} s; {result.count('placed'):,} placed, "
+            f"{ratio:.2f}x, {ratio_min:.2f}x on the fastest rounds (target <= {TARGET_RATIO:.0f}x); "
+            f"controller's own work "
+            f"{overhead:.3f} s; {result.count('placed'):,} placed, "
             f"{result.count('pending'):,} pending, {len(deployments)} Deployments")
 
 

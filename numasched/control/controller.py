@@ -75,6 +75,13 @@ def reason_message(code: int) -> str:
     return "waiting for the next reconcile" if code == REASON_NEW else codes.REASON_MESSAGES[code]
 
 
+def _span(idx: np.ndarray):
+    """``idx`` as a slice when it is one ascending run of rows (cheaper to write through)."""
+    if idx.size and int(idx[-1]) - int(idx[0]) + 1 == idx.size and (np.diff(idx) > 0).all():
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
 class _KeySet:
     """Workload keys ``(kind, namespace, name)`` with an optional per-key value, held as
     (single keys, per-Deployment ordinal arrays) and materialised only when read."""
@@ -887,15 +894,19 @@ class Controller:
         new_reason = p.reason.astype(np.int16)
         changed = placed | (rows.reason[pending] != new_reason)
         idx = pending[placed]
-        rows.host[idx] = host_rows[p.host[placed]]
-        rows.nodes[idx] = p.nodes[placed]
-        rows.cpu_by[idx] = p.cpu_by_node[placed]
-        rows.mem_by[idx] = p.mem_by_node[placed]
-        rows.reason[pending] = new_reason
+        # a big batch is usually all placed and contiguous in the table: then slices, not
+        # masked fancy indexing (~5 ms per [N, K] column at 100,000 rows)
+        src = slice(None) if idx.size == pending.size else placed
+        dst = _span(idx)
+        rows.host[dst] = host_rows[p.host[src]]
+        rows.nodes[dst] = p.nodes[src]
+        rows.cpu_by[dst] = p.cpu_by_node[src]
+        rows.mem_by[dst] = p.mem_by_node[src]
+        rows.reason[_span(pending)] = new_reason
         hosts.free_cpu[host_rows] = p.free_cpu
         hosts.free_mem[host_rows] = p.free_mem
         touched = pending[changed]
-        rows.rv[touched] = st.bump(touched.size) + np.arange(touched.size)
+        rows.rv[_span(touched)] = st.bump(touched.size) + np.arange(touched.size)
         result.status_changes = int(touched.size)
         result._sets["placed"].add_rows(st, idx)
         still = ~placed
