@@ -628,6 +628,12 @@ def test_get_list_events_and_not_found():
         c.list("Service")
     with pytest.raises(ValueError, match="the 'default' namespace cannot be deleted"):
         c.delete("Namespace", None, "default")
+    with pytest.raises(NotFound, match="Namespace 'x' not found"):
+        c.delete("Namespace", None, "x")
+    with pytest.raises(NotFound, match="Deployment default/x not found"):
+        c.delete("Deployment", "default", "x")
+    with pytest.raises(NotFound, match="Pod default/b not found"):
+        c.delete("Pod", "default", "b")
 
 
 def test_deleting_a_namespace_deletes_its_objects():

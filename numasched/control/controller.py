@@ -534,7 +534,7 @@ class Controller:
         st = self._store
         if name == mf.DEFAULT_NAMESPACE:
             raise ValueError("metadata.name: the 'default' namespace cannot be deleted")
-        self._namespace(name)
+        self._namespace_named(name)
         for dep in [d for d in st.deployments.values() if d.namespace == name]:
             self._delete_deployment(dep)
         for single in [s for s in st.singles.values() if s.namespace == name]:
