@@ -12,9 +12,12 @@
   of 64 cores with 1 byte of memory per request (memory never binds), ``numa="none"``, decreasing
   order, first-fit and best-fit, on a pool of 2 x ceil(total / 64 cores) + 1 hosts (enough for any
   greedy that opens a host only when nothing fits). Bins used are in ``extra_info``.
-- **cpsat-N**: two-dimensional vector bin packing (CPU and memory) with N <= 200 items of the mix
-  on hosts of one node, 32 cores x 128 GiB (``numa="none"``: hosts are bins). numasched best-fit
-  decreasing gives a host count in microseconds to milliseconds; OR-Tools CP-SAT
+- **cpsat-CASE**: exact bin packing with OR-Tools CP-SAT on at most 200 items, hosts of one node
+  (``numa="none"``: hosts are bins). Cases: N = 25, 50, 100, 200 requests of the mix in two
+  dimensions (CPU and memory) on hosts of 32 cores x 128 GiB, then public instances with a
+  published optimum: Falkenauer_u120_00 (one-dimensional, 120 items, optimum 48) and CT01
+  CL_1_200_1 and CL_9_200_1 (two-dimensional, 200 items, optimum 50), skipped without the data
+  sets. numasched best-fit decreasing gives a host count in microseconds to milliseconds; CP-SAT
   (``peers/cpsat.py``, ``NUMASCHED_BENCH_CPSAT_WORKERS`` workers, default 1 like numasched's one
   core, time limit ``NUMASCHED_BENCH_CPSAT_SECONDS`` of wall time, default 30) records when it first
   reaches that host count, the best count it finds and the lower bound it proves, on the clock of
@@ -32,7 +35,7 @@ import pytest
 from pytest_benchmark.utils import load_timer
 
 import numasched
-from numasched import Cluster, Requests, place, workloads
+from numasched import Cluster, Requests, datasets, place, workloads
 
 from _instances import mixed_instance
 from peers.numpy_scan import place_scan
@@ -147,52 +150,73 @@ def test_binpacking_1d(benchmark, n, contender, figures):
 # --------------------------------------------------------------------------------------------
 # cpsat
 # --------------------------------------------------------------------------------------------
-CPSAT_SIZES = (25, 50, 100, 200)
+#: Instances of the mix (CPU and memory, hosts of one node, 32 cores x 128 GiB), then public
+#: instances with a published optimum from the data sets of ``numasched.datasets`` (skipped when
+#: ``../shared/data`` / ``$NUMASCHED_DATA`` is absent).
+CPSAT_CASES = ("mix-25", "mix-50", "mix-100", "mix-200",
+               "falkenauer_u:Falkenauer_u120_00", "ct01:CL_1_200_1", "ct01:CL_9_200_1")
 CPSAT_HOST = (32_000, 128 * GIB)
 CPSAT_SECONDS = float(os.environ.get("NUMASCHED_BENCH_CPSAT_SECONDS", "30"))
 CPSAT_WORKERS = int(os.environ.get("NUMASCHED_BENCH_CPSAT_WORKERS", "1"))
-_cpsat_numasched: dict[int, float] = {}
+_cpsat_numasched: dict[str, float] = {}
 
 
-def cpsat_instance(n: int):
-    requests = workloads.mixed(n // 2, n - n // 2, seed=n)
-    cluster = Cluster.uniform(n, 1, *CPSAT_HOST)  # one host per item is always enough
-    return cluster, requests
+def cpsat_instance(case: str):
+    """(cluster, requests, bin capacity (cpu, mem) in model units, mem unit, published optimum)."""
+    if case.startswith("mix-"):
+        n = int(case.removeprefix("mix-"))
+        requests = workloads.mixed(n // 2, n - n // 2, seed=n)
+        assert not (requests.mem % MIB).any()  # whole MiB: the model works in MiB
+        cluster = Cluster.uniform(n, 1, *CPSAT_HOST)  # one host per item is always enough
+        return cluster, requests, (CPSAT_HOST[0], CPSAT_HOST[1] // MIB), MIB, None
+    set_name, stem = case.split(":")
+    data = datasets.default_data_dir()
+    if data is None:
+        pytest.skip("the benchmark sets are not here (set NUMASCHED_DATA or ../shared/data)")
+    path = next((f for f in datasets.set_files(set_name, data) if f.stem == stem), None)
+    if path is None:
+        pytest.skip(f"{stem} is not in {data}")
+    cluster, requests = datasets.as_placement_problem(datasets.load(path))
+    caps = (int(cluster.node_cpu[0, 0]), int(cluster.node_mem[0, 0]))
+    return cluster, requests, caps, 1, datasets.set_optima(set_name, data).get(stem)
 
 
-@pytest.mark.parametrize("n", CPSAT_SIZES)
+@pytest.mark.parametrize("case", CPSAT_CASES)
 @pytest.mark.parametrize("contender", ["numasched", "cp-sat"])
-def test_cpsat(benchmark, n, contender, figures, pytestconfig):
-    benchmark.group = f"cpsat-{n}"
-    cluster, requests = cpsat_instance(n)
+def test_cpsat(benchmark, case, contender, figures, pytestconfig):
+    benchmark.group = f"cpsat-{case}"
+    cluster, requests, caps, mem_unit, optimum = cpsat_instance(case)
+    n = len(requests)
     settings = {"policy": "best-fit", "numa": "none"}
     if contender == "numasched":
         placement = benchmark(place, cluster, requests, **settings)
         assert placement.placed.all()
-        benchmark.extra_info.update({"items": n, "hosts_used": placement.summary()["hosts_used"]})
-        _cpsat_numasched[n] = benchmark.stats.stats.median
+        benchmark.extra_info.update({"items": n, "hosts_used": placement.summary()["hosts_used"],
+                                     "published_optimum": optimum})
+        _cpsat_numasched[case] = benchmark.stats.stats.median
         return
     pytest.importorskip("ortools.sat.python.cp_model",
                         reason='the OR-Tools peer is not installed: pip install -e ".[bench]"')
     from peers.cpsat import solve
 
     target = place(cluster, requests, **settings).summary()["hosts_used"]
-    assert not (requests.mem % MIB).any()  # whole MiB: the model works in MiB
-    result = benchmark.pedantic(solve, args=(requests.cpu, requests.mem // MIB, CPSAT_HOST[0],
-                                             CPSAT_HOST[1] // MIB),
+    clock = load_timer(pytestconfig.getoption("benchmark_timer")).target
+    result = benchmark.pedantic(solve, args=(requests.cpu, requests.mem // mem_unit, *caps),
                                 kwargs={"time_limit": CPSAT_SECONDS, "workers": CPSAT_WORKERS,
-                                        "clock": load_timer(pytestconfig.getoption("benchmark_timer"))},
+                                        "clock": clock},
                                 rounds=1, iterations=1, warmup_rounds=0)
     reach = result.seconds_to_reach(target)
     benchmark.extra_info.update({
-        "items": n, "numasched_hosts": target, "cpsat_status": result.status,
-        "cpsat_bins": result.bins, "cpsat_bound": result.bound,
-        "cpsat_seconds_to_numasched_hosts": reach, "cpsat_seconds": result.seconds,
-        "cpsat_workers": CPSAT_WORKERS, "time_limit_s": CPSAT_SECONDS,
+        "items": n, "numasched_hosts": target, "numasched_seconds": _cpsat_numasched.get(case),
+        "published_optimum": optimum, "cpsat_status": result.status, "cpsat_bins": result.bins,
+        "cpsat_bound": result.bound, "cpsat_seconds_to_numasched_hosts": reach,
+        "cpsat_seconds": result.seconds, "cpsat_workers": CPSAT_WORKERS,
+        "time_limit_s": CPSAT_SECONDS,
     })
-    reach_text = f"{reach:7.2f} s" if reach is not None else f"not within {CPSAT_SECONDS:g} s"
-    numasched_ms = (f" in {_cpsat_numasched[n] * 1e3:.2f} ms" if n in _cpsat_numasched else "")
-    benchmark.extra_info["numasched_seconds"] = _cpsat_numasched.get(n)
-    figures(f"cpsat-{n:<4} numasched {target} hosts{numasched_ms}; CP-SAT reached {target} at {reach_text}, "
-            f"ended {result.status} with {result.bins} (bound {result.bound}) after "
-            f"{result.seconds:.2f} s ({CPSAT_WORKERS} worker)")
+    reach_text = (f"at {reach:.2f} s" if reach is not None
+                  else f"not before its time limit ({CPSAT_SECONDS:g} s of wall time)")
+    numasched_ms = (f" in {_cpsat_numasched[case] * 1e3:.2f} ms" if case in _cpsat_numasched else "")
+    known = f" (published optimum {optimum})" if optimum is not None else ""
+    figures(f"cpsat-{case}: {n} items{known}; numasched {target} hosts{numasched_ms}; CP-SAT "
+            f"reached {target} {reach_text}, ended {result.status} with {result.bins} bins, "
+            f"bound {result.bound}, after {result.seconds:.2f} s ({CPSAT_WORKERS} worker)")
