@@ -64,7 +64,7 @@ def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(10, 5))
     lines: dict[tuple, list[dict]] = {}
     for row in rows:
         lines.setdefault((row["backend"], row.get("kernel", ""), row["policy"], row["numa"]),
@@ -90,7 +90,7 @@ def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
     ax.set_title(f"numasched placement throughput ({' / '.join(timers)} clock; "
                  f"commits in scaling.csv)", fontsize=10)
     ax.grid(True, which="both", linewidth=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     written = []
     for suffix in (".svg", ".png"):
