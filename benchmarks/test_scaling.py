@@ -121,7 +121,8 @@ def test_scaling(benchmark, backend, policy, n, figures, pytestconfig):
                                 iterations=1, warmup_rounds=0)
     hosts = result["host"] if backend == "numpy-scan" else result.host
     median = benchmark.stats.stats.median
-    row = {"backend": backend, "kernel": KERNEL if backend != "numpy-scan" else "", "policy": policy, "numa": NUMA, "requests": n, "hosts": n // 10,
+    row = {"backend": backend, "kernel": KERNEL if backend != "numpy-scan" else "",
+           "policy": policy, "numa": NUMA, "requests": n, "hosts": n // 10,
            "seconds": median, "rounds": rounds, "placements_per_s": n / median,
            "timer": _timer_name(pytestconfig),
            "hosts_used": int(np.unique(hosts[hosts >= 0]).size),

@@ -119,7 +119,8 @@ def place_scan(cluster: Cluster, requests: Requests, *, policy: str = "best-fit"
                          & (cap_m0 >= hi_m) & (cap_m1 >= lo_m))
             feasible = narrow & one
             if width_two.any():
-                feasible |= width_two & (free_c0 >= hi_c) & (free_c1 >= lo_c) & (free_m0 >= hi_m) & (free_m1 >= lo_m)
+                feasible |= (width_two & (free_c0 >= hi_c) & (free_c1 >= lo_c)
+                             & (free_m0 >= hi_m) & (free_m1 >= lo_m))
         if not all_schedulable:
             feasible &= schedulable
 
