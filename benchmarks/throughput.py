@@ -2,7 +2,7 @@
 
 One command, from the repository root:
 
-    python benchmarks/throughput.py                    # about 2-4 minutes with the scanning kernel
+    python benchmarks/throughput.py                    # 2-4 minutes, mostly the NumPy scan
     python benchmarks/throughput.py --backends cython  # skip Numba
     python benchmarks/throughput.py --scan-slice 5000  # time the NumPy scan on a sample only
     python benchmarks/throughput.py --timer cpu        # CPU time: steadier on a busy machine
@@ -21,6 +21,8 @@ order ``decreasing``, node choice ``pack``. For each policy, in one run and in t
   request in Python, so its cost per placement barely depends on how full the hosts are, and its
   placements/s from the slice is the figure used. It must agree with Cython on that slice.
 
+A contender that places differently makes the command exit with status 1 (the table still
+prints, marked DIFFERENT): a speed ratio between different computations means nothing.
 Ratios are placements/s over placements/s, all measured in this run. The table is printed with
 rich; ``--json`` (default ``benchmarks/results/throughput.json``) keeps the numbers.
 """
@@ -250,6 +252,12 @@ def main(argv=None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1) + "\n")
         print(f"numbers written to {args.json}")
+    differ = [f"{row['policy']} ({name})" for row in result["rows"]
+              for name in ("numpy_scan", "reference")
+              if name in row and not row[name]["same_hosts"]]
+    if differ:
+        print(f"placed differently from numasched: {', '.join(differ)}", file=sys.stderr)
+        return 1
     return 0
 
 
