@@ -56,7 +56,8 @@ def test_scan_matches_numasched(seed, policy, uniform):
     cluster, requests = random_instance(seed, uniform)
     for numa, order, node in (("restricted", "decreasing", "pack"),
                               ("single-numa-node", "decreasing", "pack"),
-                              ("restricted", "given", "spread")):
+                              ("restricted", "given", "spread"),
+                              ("single-numa-node", "fill", "pack")):
         settings = {"policy": policy, "numa": numa, "order": order, "node": node}
         expected = place(cluster, requests, backend=BACKEND, **settings)
         got = place_scan(cluster, requests, **settings)

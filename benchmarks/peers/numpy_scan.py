@@ -11,7 +11,8 @@ Supported (anything else raises ``ValueError``):
   between hosts and between the two nodes of a host); any free state; any ``schedulable``;
 - NUMA mode ``single-numa-node`` or ``restricted``, for the call or per request;
 - every host score (first-fit, best-fit, worst-fit, balanced, dot-product) with the registered
-  score policy's weights; node choice ``pack`` or ``spread``; order ``decreasing`` or ``given``;
+  score policy's weights; node choice ``pack`` or ``spread``; every order (``decreasing``,
+  ``given``, ``fill``: the permutation comes from numasched's own ``api.request_order``);
 - no ``required_host``. Pending requests get host -1 (no reason code is computed).
 
 The semantics are those of ``numasched.kernels.reference`` restricted to two present nodes, where
@@ -20,7 +21,8 @@ they become short: the distance never decides (one set of width 2; width-1 sets 
 else 2 if the equal split fits both nodes at capacity, else the host can never hold it; the width-2
 split gives the odd unit to node 0. Host scores use host totals in the fixed point of
 ``numasched.policies`` (``(x << 16) // cap``), ties to the lowest host index (``np.argmax`` returns
-the first maximum). The request order is numasched's own ``api.request_order`` (a vectorised sort).
+the first maximum). The request order is numasched's own ``api.request_order`` (for decreasing, a
+vectorised sort), computed inside the timed call as the kernels' wrapper does.
 """
 from __future__ import annotations
 
