@@ -398,7 +398,6 @@ cdef struct Index:
     int64_t* p2
     uint8_t* same               # [2P] 1 <=> every host below is identical to its leftmost one
     int64_t* kind               # [H] equal for adjacent hosts with equal capacity, distance, schedulable
-    int64_t H
     bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
     # Static bounds over every present node / host with capacity, for the query constants.
     int64_t min_cap_c           # smallest host CPU capacity > 0 (0 if none)
@@ -423,6 +422,16 @@ cdef struct Best:
     int64_t s
 
 
+cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
+    """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
+    x.tc[n] = EMPTY
+    x.tm[n] = EMPTY
+    x.nc[n] = EMPTY
+    x.nm[n] = EMPTY
+    x.p1[n] = BIG if x.p1_min else -BIG
+    x.p2[n] = -BIG
+
+
 cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     """Write host h's values into its leaf (EMPTY when it takes no new work)."""
     cdef int64_t n = x.P + h, k, nc = 0, nm = 0
@@ -430,12 +439,7 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
     cdef int64_t g
     if not f.sched[h] or f.n_present[h] == 0:
-        x.tc[n] = EMPTY
-        x.tm[n] = EMPTY
-        x.nc[n] = EMPTY
-        x.nm[n] = EMPTY
-        x.p1[n] = BIG if x.p1_min else -BIG
-        x.p2[n] = -BIG
+        empty_leaf(x, n)
         return
     for k in range(f.K):
         if (f.present[h] >> k) & 1:
@@ -483,7 +487,7 @@ cdef inline void pull(Fleet* f, Index* x, int64_t n, int64_t lo, int64_t half) n
     else:
         x.p1[n] = x.p1[a] if x.p1[a] > x.p1[b] else x.p1[b]
     x.p2[n] = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
-    if lo + half >= x.H:
+    if lo + half >= f.H:
         x.same[n] = x.same[a]  # the right child holds padding only
     else:
         x.same[n] = x.same[a] and x.same[b] and same_host(f, x, lo, lo + half)
@@ -554,12 +558,7 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
     for n in range(x.P, 2 * x.P):
         x.same[n] = 1
     for n in range(x.P + f.H, 2 * x.P):
-        x.tc[n] = EMPTY
-        x.tm[n] = EMPTY
-        x.nc[n] = EMPTY
-        x.nm[n] = EMPTY
-        x.p1[n] = BIG if x.p1_min else -BIG
-        x.p2[n] = -BIG
+        empty_leaf(x, n)
     for n in range(x.P - 1, 0, -1):
         pull(f, x, n, node_lo(x, n), node_span(x, n) >> 1)
 
@@ -841,7 +840,6 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     cdef uint8_t[::1] v_same = same
     cdef int64_t[::1] v_kind = kind
     x.P = P
-    x.H = H
     x.same = &v_same[0]
     x.kind = &v_kind[0]
     x.tc = &v_tree[0, 0]

@@ -523,6 +523,26 @@ def to_nrt(topology: Topology) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 _HOST_KEYS = {"name", "count", "nodes", "distance", "schedulable", "attributes"}
 _NODE_KEYS = {"cpu", "memory", "free_cpu", "free_memory"}
+def csv_rows(text: str, where: str, required: tuple, optional: tuple,
+             what: str) -> csv.DictReader:
+    """Rows of a CSV text with ``#`` comment lines dropped and a checked header: every
+    ``required`` column present, nothing outside ``required + optional`` (``ValueError``
+    naming ``where`` and the ``what`` of the file otherwise)."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    reader = csv.DictReader(io.StringIO("\n".join(lines)), skipinitialspace=True)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValueError(f"{where}: the {what} header needs columns {', '.join(required)}; "
+                         f"missing {', '.join(missing)} (header: {','.join(header) or 'empty'})")
+    unknown = [c for c in header if c not in required + optional]
+    if unknown:
+        raise ValueError(f"{where}: unknown {what} column(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(required + optional)}")
+    reader.fieldnames = header
+    return reader
+
+
 _CSV_REQUIRED = ("host", "node", "cpu", "memory")
 _CSV_OPTIONAL = ("free_cpu", "free_memory", "distance")
 
@@ -632,18 +652,7 @@ def parse_inventory_csv(text: str, where: str) -> tuple[list[HostSpec], list[str
     node ids in increasing order (spaces or semicolons), default 10 / 20. Lines starting with
     ``#`` are comments.
     """
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)), skipinitialspace=True)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in _CSV_REQUIRED if c not in header]
-    if missing:
-        raise ValueError(f"{where}: the CSV header needs columns {', '.join(_CSV_REQUIRED)}; "
-                         f"missing {', '.join(missing)} (header: {','.join(header) or 'empty'})")
-    unknown = [c for c in header if c not in _CSV_REQUIRED + _CSV_OPTIONAL]
-    if unknown:
-        raise ValueError(f"{where}: unknown CSV column(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(_CSV_REQUIRED + _CSV_OPTIONAL)}")
-    reader.fieldnames = header
+    reader = csv_rows(text, where, _CSV_REQUIRED, _CSV_OPTIONAL, "CSV")
     hosts: dict[str, HostSpec] = {}
     rows_of: dict[str, dict[int, str]] = {}
     for line_no, row in enumerate(reader, start=2):

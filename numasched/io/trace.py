@@ -25,8 +25,6 @@ carried into the replay (the report says so).
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ import numpy as np
 
 from .. import codes
 from ..quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
-from .topology import Topology, read_text
+from .topology import Topology, csv_rows, read_text
 
 REQUIRED = ("arrival", "departure", "cpu", "memory", "kind", "namespace")
 OPTIONAL = ("name", "numa", "vnuma", "priority")
@@ -96,18 +94,7 @@ def _number(text: str, where: str) -> float:
 def parse_trace(text: str, source: str = "trace") -> Trace:
     """A trace from CSV text (see the module docstring); ``ValueError`` naming the line, the
     column and the value."""
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)), skipinitialspace=True)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise ValueError(f"{source}: the trace header needs columns {', '.join(REQUIRED)}; missing "
-                         f"{', '.join(missing)} (header: {','.join(header) or 'empty'})")
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if unknown:
-        raise ValueError(f"{source}: unknown trace column(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(REQUIRED + OPTIONAL)}")
-    reader.fieldnames = header
+    reader = csv_rows(text, source, REQUIRED, OPTIONAL, "trace")
     cols: dict[str, list] = {c: [] for c in REQUIRED + OPTIONAL}
     seen: dict[tuple[str, str, str], int] = {}
     for n, row in enumerate(reader):

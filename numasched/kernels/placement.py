@@ -490,18 +490,22 @@ def p1_by_min(policy):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
+def empty_leaf(tree, n, p1_min):
+    """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
+    for row in range(4):  # TC, TM, NC, NM
+        tree[np.uintp(row), n] = EMPTY
+    tree[P1, n] = BIG if p1_min else -BIG
+    tree[P2, n] = -BIG
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
 def leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
                 tot_free_c, tot_free_m, policy, wc, wm):
     """Write host h's values into its leaf (EMPTY when it takes no new work)."""
     n = np.uintp(P + h)
     hu = np.uintp(h)
     if not sched[hu] or n_present[hu] == 0:
-        tree[TC, n] = EMPTY
-        tree[TM, n] = EMPTY
-        tree[NC, n] = EMPTY
-        tree[NM, n] = EMPTY
-        tree[P1, n] = BIG if p1_by_min(policy) else -BIG
-        tree[P2, n] = -BIG
+        empty_leaf(tree, n, p1_by_min(policy))
         return
     nc = np.int64(0)
     nm = np.int64(0)
@@ -632,12 +636,7 @@ def index_build(tree, same, kind, bounds, P, cap_c, cap_m, dist, free_c, free_m,
     for n in range(P, 2 * P):
         same[n] = 1
     for n in range(P + H, 2 * P):
-        tree[TC, n] = EMPTY
-        tree[TM, n] = EMPTY
-        tree[NC, n] = EMPTY
-        tree[NM, n] = EMPTY
-        tree[P1, n] = BIG if p1_min else -BIG
-        tree[P2, n] = -BIG
+        empty_leaf(tree, np.uintp(n), p1_min)
     for n in range(P - 1, 0, -1):
         span = node_span(P, n)
         pull(tree, same, kind, free_c, free_m, n, n * span - P, span >> 1, H, p1_min)
