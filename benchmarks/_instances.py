@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numasched
-from numasched import workloads
+from numasched.evaluation import workloads
 
 POLICIES = tuple(numasched.codes.HOST_POLICIES)
 

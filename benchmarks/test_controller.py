@@ -19,7 +19,8 @@ import time
 import numpy as np
 import pytest
 
-from numasched import Requests, place, workloads
+from numasched import Requests, place
+from numasched.evaluation import workloads
 from numasched.control import Controller
 
 N_PODS, N_HOSTS = 100_000, 10_000

@@ -1,9 +1,9 @@
 """Group "pacific": the Project Pacific workload placed under esxi and under linux.
 
-The workload of ``numasched pacific`` (``numasched.pacific`` defaults: 4,000 Azure-mix VMs and
+The workload of ``numasched pacific`` (``numasched.evaluation.pacific`` defaults: 4,000 Azure-mix VMs and
 4,000 containers on 300 hosts of 2 NUMA nodes x 32 cores x 256 GiB). Each benchmark times one
 ``place()`` call and stores the row of the table in ``extra_info``; the last test prints the
-table (``numasched.pacific.render``) beside the published figures.
+table (``numasched.evaluation.pacific.render``) beside the published figures.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import io
 import pytest
 from rich.console import Console
 
-from numasched import pacific, place, workloads
+from numasched import place
+from numasched.evaluation import pacific, workloads
 
 MEMORY_BOUNDNESS = pacific.DEFAULT_MEMORY_BOUNDNESS
 

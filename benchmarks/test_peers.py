@@ -35,7 +35,8 @@ import pytest
 from pytest_benchmark.utils import load_timer
 
 import numasched
-from numasched import Cluster, Requests, datasets, place, workloads
+from numasched import Cluster, Requests, place
+from numasched.evaluation import datasets, workloads
 
 from _instances import mixed_instance
 from peers.numpy_scan import place_scan
@@ -151,7 +152,7 @@ def test_binpacking_1d(benchmark, n, contender, figures):
 # cpsat
 # --------------------------------------------------------------------------------------------
 #: Instances of the mix (CPU and memory, hosts of one node, 32 cores x 128 GiB), then public
-#: instances with a published optimum from the data sets of ``numasched.datasets`` (skipped when
+#: instances with a published optimum from the data sets of ``numasched.evaluation.datasets`` (skipped when
 #: ``../shared/data`` / ``$NUMASCHED_DATA`` is absent).
 CPSAT_CASES = ("mix-25", "mix-50", "mix-100", "mix-200",
                "falkenauer_u:Falkenauer_u120_00", "ct01:CL_1_200_1", "ct01:CL_9_200_1")

@@ -1,6 +1,6 @@
 """Group "quality": packing quality against known optima on public benchmark sets.
 
-Every policy of ``numasched.datasets.QUALITY_POLICIES`` places every instance of Falkenauer U (80
+Every policy of ``numasched.evaluation.datasets.QUALITY_POLICIES`` places every instance of Falkenauer U (80
 files), Scholl 1 (720) and CT01 (200) in decreasing order (``vector-pack`` in its own order,
 ``fill``: hosts filled one at a time), one host (= one bin) per item, one NUMA node per host;
 the figure is total hosts used over the total optimum, minus 1, per set, and
@@ -14,7 +14,7 @@ without refinement, so that the columns compare the same instances; the full 720
 refinement. Worst case 7 policies x 400 instances x 0.1 s = 4.7 minutes of refinement.
 
 The data is read from ``$NUMASCHED_DATA`` or ``../shared/data``; without it every test skips.
-The same computation from a script: ``python -m numasched.datasets [--refine 0.1]``.
+The same computation from a script: ``python -m numasched.evaluation.datasets [--refine 0.1]``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import os
 
 import pytest
 
-from numasched import datasets
+from numasched.evaluation import datasets
 
 REFINE = float(os.environ.get("NUMASCHED_QUALITY_REFINE", datasets.DEFAULT_REFINE_BUDGET))
 SCHOLL_EVERY = int(os.environ.get("NUMASCHED_QUALITY_SCHOLL_EVERY",
@@ -86,7 +86,7 @@ def test_quality(benchmark, data_dir, name, every, policy, figures):
 @pytest.mark.parametrize("name,every", REFINED_RUNS, ids=_ids(REFINED_RUNS))
 def test_quality_refined(benchmark, data_dir, name, every, policy, figures):
     if not datasets.refine_supported():
-        pytest.skip("place() has no refine argument yet (numasched.refine not wired)")
+        pytest.skip("place() has no refine argument yet (numasched.optimize.refine not wired)")
     q = _run(benchmark, data_dir, name, every, policy, REFINE)
     figures(f"quality {q.label:<17} {policy:<12} {100 * q.gap:+7.2f}% over the optimum with "
             f"refine={REFINE:g}s, {q.at_optimum}/{q.instances} at the optimum")

@@ -286,8 +286,8 @@ class Placement:
         return self.cluster.with_free(self.free_cpu, self.free_mem)
 
     def summary(self) -> dict:
-        """The metrics of DESIGN.md; see ``numasched.metrics.summarize``."""
-        from .metrics import summarize
+        """The metrics of DESIGN.md; see ``numasched.evaluation.metrics.summarize``."""
+        from .evaluation.metrics import summarize
         return summarize(self)
 
     def __repr__(self) -> str:
@@ -334,7 +334,7 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
     equally wide and equally near node sets (pack or spread); a choice the policy fixes wins over
     these arguments.
     ``backend`` is auto, cython, numba or reference. ``refine`` > 0 runs the local search of
-    ``numasched.refine`` for about that many seconds after the greedy pass (fewer hosts, then
+    ``numasched.optimize.refine`` for about that many seconds after the greedy pass (fewer hosts, then
     better locality; deterministic for a given budget and ``seed``). The cluster and the requests are not
     modified; what fits is placed, the rest is pending with a reason. The same inputs give the
     same placement on every backend.
@@ -345,7 +345,7 @@ def place(cluster: Cluster, requests: Requests, *, policy="best-fit", numa: str 
         raise ValueError(f"cluster must be a numasched.Cluster, got {type(cluster).__name__}")
     if not isinstance(requests, Requests):
         raise ValueError(f"requests must be a numasched.Requests, got {type(requests).__name__}")
-    from .refine import budget_units, refine as refine_pass
+    from .optimize.refine import budget_units, refine as refine_pass
 
     chosen = policies.get(policy)
     compiled = chosen.compile(numa=numa, node=node, order=order)

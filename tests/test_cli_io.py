@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 import numasched
-from numasched.__main__ import cli
+from numasched.cli import cli
 
 REPO = Path(numasched.__file__).resolve().parents[1]
 GiB = 2**30

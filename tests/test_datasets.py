@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import numasched
-from numasched import datasets as ds
+from numasched.evaluation import datasets as ds
 
 DATA = ds.default_data_dir()
 needs_data = pytest.mark.skipif(DATA is None, reason="benchmark data folder (../shared/data) "

@@ -217,7 +217,7 @@ def test_extender_command_on_a_busy_port_is_a_one_line_error(topology_dir):
 
     from click.testing import CliRunner
 
-    from numasched.__main__ import cli
+    from numasched.cli import cli
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

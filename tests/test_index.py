@@ -111,7 +111,7 @@ def test_compiled_backends_agree_at_scale(policy):
     agree bit for bit, under restricted and best-effort."""
     if len(OTHER_BACKENDS) < 2:
         pytest.skip("needs both compiled backends")
-    from numasched import workloads
+    from numasched.evaluation import workloads
 
     cluster = workloads.demo_cluster(2000)
     requests = workloads.mixed(10_000, 10_000, seed=3)

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from numasched.__main__ import cli
+from numasched.cli import cli
 from numasched.io.topology import read_topology
 from numasched.io.trace import load_trace, parse_trace, replay
 

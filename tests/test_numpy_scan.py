@@ -68,7 +68,7 @@ def test_scan_matches_numasched(seed, policy, uniform):
 
 def test_scan_matches_on_the_benchmark_mix():
     """The Azure VM mix + containers on demo hosts, the instance the benchmarks time."""
-    from numasched import workloads
+    from numasched.evaluation import workloads
 
     cluster, requests = workloads.demo_cluster(40), workloads.mixed(300, 300, seed=3)
     for policy in codes.HOST_POLICIES:

@@ -1,4 +1,4 @@
-"""The Project Pacific table (numasched.pacific, ``numasched pacific``) and the locality model
+"""The Project Pacific table (numasched.evaluation.pacific, ``numasched pacific``) and the locality model
 behind its throughput column."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from numasched import locality, pacific, workloads
-from numasched.__main__ import cli
+from numasched.evaluation import locality, pacific, workloads
+from numasched.cli import cli
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_cli_table_and_options():
 
 
 # --------------------------------------------------------------------------------------------
-# The locality model (numasched.locality)
+# The locality model (numasched.evaluation.locality)
 # --------------------------------------------------------------------------------------------
 def test_relative_throughput_formula():
     for beta in (0.0, 0.15, 1.0):

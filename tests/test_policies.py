@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numasched
-from numasched import codes, policies, workloads
+from numasched import codes, policies
+from numasched.evaluation import workloads
 from numasched.policies import Policy, Registry
 
 from conftest import (

@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from numasched import quantity as q
+from numasched.io import quantity as q
 
 
 @pytest.mark.parametrize("text, millicores", [

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 
 import numasched
-from numasched import refine as refine_module
+from numasched.optimize import refine as refine_module
 
 from conftest import build, check_invariants, examples, instances
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import _backend, codes, policies
 from ..api import Cluster, Requests, place
-from ..quantity import format_cpu, format_memory
+from ..io.quantity import format_cpu, format_memory
 from . import manifests as mf
 from . import quota as q
 from .ops import Operator

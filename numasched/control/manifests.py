@@ -34,7 +34,7 @@ Kinds and the choices made for them
       ``domain.cpu.numa.guestMappingPassthrough`` is present (the guest sees its NUMA layout).
 
 Quantities are Kubernetes quantities (``500m``, ``1.5``, ``2Gi``, ``1G``, ``1e3``) read with
-``numasched.quantity``; a bare YAML number is a quantity too (``cpu: 2`` is two cores, not two
+``numasched.io.quantity``; a bare YAML number is a quantity too (``cpu: 2`` is two cores, not two
 millicores). Negative or unparsable amounts are refused.
 
 Placement hints, on the workload's own metadata (for a Deployment or a VM, the template's
@@ -53,8 +53,8 @@ from typing import NamedTuple
 import yaml
 
 from .. import codes
-from ..quantity import count as parse_count
-from ..quantity import cpu_millicores, memory_bytes
+from ..io.quantity import count as parse_count
+from ..io.quantity import cpu_millicores, memory_bytes
 
 NUMA_ANNOTATION = "numasched.io/numa"
 DEFAULT_NAMESPACE = "default"

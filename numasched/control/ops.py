@@ -20,8 +20,8 @@ from .. import codes
 from .._validate import int_array
 from ..api import MAX_DISTANCE
 from ..codes import MAX_HOST_AMOUNT, MAX_NODE_AMOUNT, MAX_NODES
-from ..quantity import count as parse_count
-from ..quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
+from ..io.quantity import count as parse_count
+from ..io.quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
 from . import quota as q
 from .manifests import QUOTA_KEYS
 from .store import FAILED, HOST_STATES, MAINTENANCE, READY, REMOVED, HostRecord, default_distance

@@ -11,7 +11,7 @@ work until usage falls below it.
 """
 from __future__ import annotations
 
-from ..quantity import format_cpu, format_memory
+from ..io.quantity import format_cpu, format_memory
 
 RESOURCES = ("cpu", "memory", "count")
 LABELS = {"cpu": "requests.cpu", "memory": "requests.memory", "count": "count"}

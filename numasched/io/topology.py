@@ -40,7 +40,7 @@ import yaml
 
 from ..api import Cluster
 from ..codes import MAX_NODES
-from ..quantity import cpu_millicores, format_cpu, memory_bytes
+from .quantity import cpu_millicores, format_cpu, memory_bytes
 
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20

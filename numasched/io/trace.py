@@ -19,7 +19,7 @@ Format (a header row, then one request per row; ``#`` lines are comments)::
 distinct event time in order, deletes what departs, applies what arrives (as Pod / KubeVirt
 VirtualMachine manifests) and reconciles once. After every reconcile it records pending and
 running requests, CPU and memory utilisation of the whole cluster, and the memory-weighted
-locality of what runs (``numasched.metrics``' definition). The hosts start empty: the
+locality of what runs (``numasched.evaluation.metrics``' definition). The hosts start empty: the
 controller's ``ops.add_host`` takes capacity only, so a topology's ``available`` amounts are not
 carried into the replay (the report says so).
 """
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import codes
-from ..quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
+from .quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
 from .topology import Topology, csv_rows, read_text
 
 REQUIRED = ("arrival", "departure", "cpu", "memory", "kind", "namespace")
@@ -163,7 +163,7 @@ def load_trace(path) -> Trace:
 
 def _request_locality(status: dict) -> float:
     """Local fraction of one running workload: sum_i c_i * m_i over its nodes' shares, 1.0 for
-    a vNUMA guest split into equal clients (numasched.metrics' definition)."""
+    a vNUMA guest split into equal clients (numasched.evaluation.metrics' definition)."""
     alloc = status["allocated"]
     if status["vnuma"] and status["numa"] != "none":
         return 1.0

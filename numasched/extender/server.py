@@ -40,12 +40,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from . import codes
-from .api import Requests, place
-from .control import manifests
-from .embedding import MAX_EXTENDER_SCORE, MAX_SCORE, score_hosts
-from .io.report import default_numa
-from .io.topology import Topology, read_topology, topology_files
+from .. import codes
+from ..api import Requests, place
+from ..control import manifests
+from ..embedding import MAX_EXTENDER_SCORE, MAX_SCORE, score_hosts
+from ..io.report import default_numa
+from ..io.topology import Topology, read_topology, topology_files
 
 MAX_BODY_BYTES = 1 << 20
 UNKNOWN_NODE = "numasched: node not in the topology"
@@ -65,7 +65,7 @@ class Extender:
 
     def __init__(self, topology: Topology, *, policy: str = "best-fit", numa: str | None = None,
                  topology_path=None):
-        from . import policies
+        from .. import policies
 
         policies.get(policy)   # refuse an unknown policy now, not at the first request
         if numa is not None:

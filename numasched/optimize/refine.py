@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from .codes import MODE_BEST_EFFORT
+from ..codes import MODE_BEST_EFFORT
 
 # Calibrated on the 2-core development machine so that refine=S takes about S seconds.
 WORK_PER_SECOND = 70_000
@@ -57,7 +57,7 @@ class _Search:
     """Mutable placement state with an undo log; every change goes through move()."""
 
     def __init__(self, cluster, requests, modes, node_choice, arrays, budget, seed):
-        from .kernels import placement as kernels
+        from ..kernels import placement as kernels
 
         self.kernels = kernels
         self.cluster = cluster
@@ -373,7 +373,7 @@ def refine(cluster, requests, modes, compiled, arrays, seconds, seed, run) -> No
 def _lower_bound(cluster, requests, arrays) -> int:
     """Hosts any placement of the placed requests needs (0 when other work shares the hosts:
     then the hosts this pass can empty are not the hosts the bound counts)."""
-    from .metrics import host_lower_bounds, started_empty
+    from ..evaluation.metrics import host_lower_bounds, started_empty
 
     if not started_empty(cluster):
         return 0
@@ -383,7 +383,7 @@ def _lower_bound(cluster, requests, arrays) -> int:
 
 
 def _place_pending(cluster, requests, modes, compiled, arrays, pending, run):
-    from .api import Requests, new_outputs
+    from ..api import Requests, new_outputs
 
     sub = Requests(requests.cpu[pending], requests.mem[pending], vnuma=requests.vnuma[pending],
                    priority=requests.priority[pending],

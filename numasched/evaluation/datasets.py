@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import Cluster, Requests, place
+from ..api import Cluster, Requests, place
 
 #: The benchmark sets of ``../shared/data``: folder, file pattern and kind ("bpp" or "vbp").
 SETS = {
@@ -569,10 +569,10 @@ def run_quality(sets=tuple(SETS), policies=QUALITY_POLICIES, *, data_dir=None,
 
 
 def main(argv=None) -> int:
-    """``python -m numasched.datasets [--refine SECONDS] [--data DIR] [--set NAME ...]``."""
+    """``python -m numasched.evaluation.datasets [--refine SECONDS] [--data DIR] [--set NAME ...]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m numasched.datasets",
+    parser = argparse.ArgumentParser(prog="python -m numasched.evaluation.datasets",
                                      description="Packing quality against known optima.")
     parser.add_argument("--data", type=Path, default=None, help="data folder (../shared/data)")
     parser.add_argument("--set", dest="sets", action="append", choices=list(SETS),

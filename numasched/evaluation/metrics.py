@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import MODE_NONE
-from .kernels.metrics import fractional_host_bound, martello_toth_l2, request_stats
+from ..codes import MODE_NONE
+from ..kernels.metrics import fractional_host_bound, martello_toth_l2, request_stats
 
 
 def started_empty(cluster) -> bool:

@@ -6,7 +6,7 @@ about 50 % for the same containers on bare-metal Linux, whose load balancer spre
 both sockets, and ran about 8 % faster. ``pacific_table()`` places one Azure-mix VM + container
 workload on hosts of 2 NUMA nodes under the ``esxi`` and the ``linux`` presets and returns, for
 each, the local fraction, the single-node fraction, the hosts used, what was placed and the
-throughput estimated by ``numasched.locality`` — beside the published figures. The CLI
+throughput estimated by ``numasched.evaluation.locality`` — beside the published figures. The CLI
 (``numasched pacific``) and ``benchmarks/test_pacific.py`` both print it.
 
 What differs from the published figures, and why, is in the README ("Project Pacific table"): in
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import locality, metrics, workloads
-from .api import Placement, place
+from ..api import Placement, place
 from .demo import _pct
 
 #: Default workload: about 80 % of the cluster's CPU (23 % of its memory), so both policies place
@@ -203,7 +203,7 @@ def render(report: dict, console=None) -> None:
     console.print(
         f"{report['rows'][0]['requests']:,} requests; local = memory-weighted local accesses "
         "(uniform-access model), ctr = containers only, 1-node = requests on one NUMA node, "
-        "est. T = throughput from numasched.locality.relative_throughput (1.0 = all local); "
+        "est. T = throughput from numasched.evaluation.locality.relative_throughput (1.0 = all local); "
         f"the model gives esxi {_delta(report['published']['model_at_published'])} over linux at "
         "the published 99%/50%. Throughput is a model, not a measurement: esxi over linux by "
         f"memory-boundness {sens}.", style="dim")

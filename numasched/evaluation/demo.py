@@ -15,8 +15,9 @@ import time
 
 import numpy as np
 
-from . import _backend, codes, workloads
-from .api import Cluster, Placement, Requests, place
+from .. import _backend, codes
+from . import workloads
+from ..api import Cluster, Placement, Requests, place
 
 DEFAULT_HOSTS = 300
 DEFAULT_VMS = 5000
@@ -142,7 +143,7 @@ def run_demo(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
     return __version__
 
 

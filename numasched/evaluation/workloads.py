@@ -3,7 +3,8 @@
 Every generator is deterministic: the same arguments give the same ``Requests``, on every
 machine (``numpy.random.default_rng``). Units are numasched's: millicores and bytes.
 
-    >>> from numasched import workloads, place
+    >>> from numasched import place
+    >>> from numasched.evaluation import workloads
     >>> cluster = workloads.demo_cluster(hosts=50)
     >>> requests = workloads.mixed(400, 400, seed=1)
     >>> len(requests), int(place(cluster, requests).placed.sum())
@@ -18,8 +19,8 @@ from importlib import resources
 
 import numpy as np
 
-from .api import Cluster, Requests
-from .codes import MODE_DEFAULT
+from ..api import Cluster, Requests
+from ..codes import MODE_DEFAULT
 
 GIB = 2**30
 MIB = 2**20

@@ -1,0 +1,49 @@
+"""``numasched place``: workload manifests placed onto a topology."""
+from __future__ import annotations
+
+import click
+
+from .. import _backend, codes
+from .common import OUTPUTS, UserError, emit, user_errors
+
+
+@click.command("place")
+@click.option("--topology", "topology_path", required=True, metavar="PATH",
+              help="NodeResourceTopology / Node YAML (file or directory) or an inventory YAML/CSV.")
+@click.option("--workloads", "workloads_path", required=True, metavar="PATH",
+              help="Pod, Deployment and VirtualMachine manifests (file or directory).")
+@click.option("--policy", default="best-fit", show_default=True, metavar="NAME",
+              help="Placement policy: a host score or a preset (numasched.policies.names()).")
+@click.option("--numa", type=click.Choice(list(codes.NUMA_MODES)), default=None,
+              help="NUMA mode of workloads without the numasched.io/numa annotation "
+                   "[default: the hosts' topologyManagerPolicy, else restricted].")
+@click.option("--backend", type=click.Choice(list(_backend.BACKENDS)), default="auto",
+              show_default=True, help="Placement backend.")
+@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="table", show_default=True,
+              help="table, json or yaml.")
+@click.option("--plot", "plot_path", default=None, metavar="FILE",
+              help="Also write a per-host, per-NUMA-node occupancy heatmap (PNG; needs matplotlib).")
+def command(topology_path, workloads_path, policy, numa, backend, output, plot_path) -> None:
+    """Place workload manifests onto a topology; print the placement and its summary."""
+    from .. import policies
+    from ..io import report as io_report
+    from ..io.topology import read_topology
+    from ..io.workloads import read_workloads
+
+    if policy not in policies.names():
+        raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
+    with user_errors():
+        topo = read_topology(topology_path)
+        work = read_workloads(workloads_path)
+        report, placement = io_report.place_report(topo, work, policy=policy, numa=numa,
+                                                   backend=backend)
+        if plot_path:
+            from ..io import plots
+            plots.occupancy_heatmap(placement, topo.names, plot_path)
+            report["plot"] = plot_path
+    if output == "table":
+        io_report.render_place(report)
+        if plot_path:
+            click.echo(f"plot written to {plot_path}")
+    else:
+        emit(report, output)

@@ -1,0 +1,2 @@
+"""Improving a placement after the greedy pass: ``refine.py`` (local search behind
+``place(..., refine=S)``)."""

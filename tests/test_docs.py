@@ -1,0 +1,195 @@
+"""Every example in README.md and docs/ that shows output is run, and its output compared.
+
+Two kinds of fenced block are executed; every other fence (``bash``, ``yaml``, ``text``, ...) is
+only shown:
+
+- ````console``: a shell session. A line starting with ``$ `` is a command (a trailing ``\\``
+  continues it on the next line); the lines up to the next command are its expected output,
+  stdout and stderr together as a terminal shows them. A command with no output shown must exit
+  0. Commands run with bash from the repository's root, so paths like ``docs/examples/...`` work.
+- ````pycon``: a Python session (``>>>`` / ``...``), run by doctest; one namespace per file.
+
+Output is compared as doctest does with ELLIPSIS and NORMALIZE_WHITESPACE: write ``...`` where a
+figure varies (timings, versions), so the docs cannot go stale while the numbers may.
+
+An HTML comment right before a block changes how it runs (invisible on the rendered page):
+``<!-- doctest: skip -->`` (shown only: needs a cluster, a long-running server),
+``<!-- doctest: slow -->`` (runs only with ``-m slow``).
+
+No example may change the checkout: ``git status`` must read the same after each file's blocks,
+so commands in the docs write only to paths the user names or to ignored folders.
+"""
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<info>[^\n`]*)$")
+MARKER = re.compile(r"<!--\s*doctest:\s*(?P<what>skip|slow)\s*-->")
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+COMMAND_TIMEOUT = 300  # seconds; a command that takes longer is a broken example
+
+
+@dataclass
+class Block:
+    path: Path
+    line: int          # 1-based line of the opening fence
+    lang: str          # console or pycon
+    text: str          # the block's body, dedented by the fence's indent
+    marker: str | None # skip, slow or None
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def doc_files() -> list[Path]:
+    files = [ROOT / "README.md"]
+    docs = ROOT / "docs"
+    if docs.is_dir():
+        files += sorted(p for p in docs.rglob("*.md") if "examples" not in p.parts)
+    return [f for f in files if f.is_file()]
+
+
+def blocks_of(path: Path) -> list[Block]:
+    """The executable fenced blocks of one Markdown file, in order."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found, i, pending_marker = [], 0, None
+    while i < len(lines):
+        m = MARKER.search(lines[i])
+        if m:
+            pending_marker = m["what"]
+            i += 1
+            continue
+        open_ = FENCE.match(lines[i])
+        if not open_:
+            if lines[i].strip():
+                pending_marker = None
+            i += 1
+            continue
+        indent, fence = open_["indent"], open_["fence"]
+        lang = open_["info"].strip().split(" ")[0].lower()
+        body, j = [], i + 1
+        while j < len(lines) and not (lines[j].strip().startswith(fence[:3])
+                                      and lines[j].strip().strip(fence[0]) == ""):
+            body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
+            j += 1
+        if lang in ("console", "pycon"):
+            found.append(Block(path, i + 1, lang, "\n".join(body) + "\n", pending_marker))
+        pending_marker = None
+        i = j + 1
+    return found
+
+
+def all_blocks() -> list[Block]:
+    return [b for f in doc_files() for b in blocks_of(f)]
+
+
+def console_steps(text: str) -> list[tuple[str, str]]:
+    """(command, expected output) pairs of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("$ "):
+            command = line[2:]
+            while command.endswith("\\") and i + 1 < len(lines):
+                i += 1
+                command = command[:-1] + "\n" + lines[i].lstrip()
+            steps.append((command, []))
+        elif steps:
+            steps[-1][1].append(line)
+        i += 1
+    return [(c, "\n".join(out).strip("\n") + "\n" if any(o.strip() for o in out) else "")
+            for c, out in steps]
+
+
+def doc_env() -> dict[str, str]:
+    """A plain, wide, colourless terminal, and this interpreter's scripts first on PATH."""
+    env = dict(os.environ)
+    env.update({"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "PYTHONHASHSEED": "0",
+                "PYTHONWARNINGS": "ignore"})
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def git_status() -> str | None:
+    try:
+        return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout (an sdist): nothing to compare
+
+
+def run_console(block: Block) -> None:
+    checker = doctest.OutputChecker()
+    for command, expected in console_steps(block.text):
+        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=doc_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=COMMAND_TIMEOUT)
+        got = done.stdout
+        if not expected:
+            assert done.returncode == 0, (
+                f"{block.id}: `{command}` exited {done.returncode}:\n{got}")
+            continue
+        if not checker.check_output(expected, got, FLAGS):
+            diff = checker.output_difference(doctest.Example(command, expected), got, FLAGS)
+            pytest.fail(f"{block.id}: `{command}`\n{diff}", pytrace=False)
+
+
+_NAMESPACES: dict[Path, dict] = {}
+
+
+def run_pycon(block: Block) -> None:
+    globs = _NAMESPACES.setdefault(block.path, {"__name__": "__docs__"})
+    test = doctest.DocTestParser().get_doctest(block.text, globs, block.id, str(block.path),
+                                               block.line)
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        out: list[str] = []
+        runner.run(test, out=out.append, clear_globs=False)
+    finally:
+        os.chdir(cwd)
+    if runner.failures:
+        pytest.fail("".join(out), pytrace=False)
+
+
+BLOCKS = all_blocks()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [pytest.param(b, id=b.id, marks=[pytest.mark.slow] if b.marker == "slow" else [])
+     for b in BLOCKS if b.marker != "skip"],
+)
+def test_doc_example(block: Block):
+    before = git_status()
+    if block.lang == "console":
+        run_console(block)
+    else:
+        run_pycon(block)
+    assert git_status() == before, f"{block.id} changed the checkout (git status differs)"
+
+
+def test_the_runner_reads_console_steps():
+    steps = console_steps("$ echo a \\\n  b\na b\n$ true\n")
+    assert steps == [("echo a \nb", "a b\n"), ("true", "")]
+
+
+def test_the_runner_honours_markers(tmp_path, monkeypatch):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- doctest: skip -->\n```console\n$ false\n```\n\n```pycon\n>>> 1\n1\n```\n"
+                    "\n```bash\nfalse\n```\n", encoding="utf-8")
+    found = blocks_of(page)
+    assert [(b.lang, b.marker) for b in found] == [("console", "skip"), ("pycon", None)]
