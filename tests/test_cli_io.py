@@ -53,7 +53,7 @@ spec:
     spec:
       containers:
       - name: web
-        resources: {requests: {cpu: "6", memory: 8Gi}}
+        resources: {requests: {cpu: "6", memory: 8Gi}, limits: {cpu: "6", memory: 8Gi}}
 ---
 apiVersion: v1
 kind: Pod
@@ -61,7 +61,7 @@ metadata: {name: huge, namespace: shop}
 spec:
   containers:
   - name: x
-    resources: {requests: {cpu: "20", memory: 1Gi}}
+    resources: {requests: {cpu: "20", memory: 1Gi}, limits: {cpu: "20", memory: 1Gi}}
 ---
 apiVersion: v1
 kind: ResourceQuota
@@ -149,7 +149,7 @@ def test_malformed_yaml_is_one_line_and_exit_2(tmp_path, workloads_file):
     proc = run("place", "--topology", str(bad), "--workloads", str(workloads_file))
     assert proc.returncode == 2
     line = one_error_line(proc.stderr)
-    assert f"{bad}: malformed YAML" in line and "line 3" in line
+    assert f"{bad}: invalid YAML" in line and "line 3" in line
     assert proc.stdout == ""
 
 

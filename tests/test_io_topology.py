@@ -163,10 +163,10 @@ def test_nrt_round_trips_through_to_nrt(tmp_path):
     (NRT_TWO_ZONES.replace("name: node-1\n", "name: numa1\n"),
      r"^{f}: zones\[1\]\.name: a zone of type Node must be named node-<id>, got 'numa1'"),
     (NRT_TWO_ZONES.replace("value: 32}, {name: node-1, value: 10}]", "value: -5}]"),
-     r"^{f}: zones\[1\]\.costs\[0\]\.value: a SLIT distance must be an integer in 1\.\.1000, got -5"),
+     r"^{f}: zones\[1\]\.costs\[0\]\.value: a SLIT distance must be an integer in 10\.\.254 \(ACPI\), got -5"),
     (NRT_TWO_ZONES + "---\n" + NRT_TWO_ZONES, r"host 'worker-a' is defined twice"),
     ("kind: Pod\nmetadata: {name: p}\n", r"kind 'Pod' is not a topology source"),
-    ("zones: [\n", r"^{f}: malformed YAML: .* at line 2, column 1$"),
+    ("zones: [\n", r"^{f}: invalid YAML at line 2, column 1: "),
     ("kind: NodeResourceTopology\nmetadata: {name: x}\nzones: []\n", r"has no zone of type Node"),
 ])
 def test_nrt_errors_name_the_file_the_field_and_the_value(tmp_path, text, message):
@@ -178,7 +178,7 @@ def test_nrt_errors_name_the_file_the_field_and_the_value(tmp_path, text, messag
 def test_yaml_is_loaded_safely_never_constructing_objects(tmp_path):
     marker = tmp_path / "ran"
     evil = f"!!python/object/apply:os.system ['touch {marker}']\n"
-    with pytest.raises(ValueError, match="malformed YAML"):
+    with pytest.raises(ValueError, match="could not determine a constructor"):
         read_topology(write(tmp_path / "evil.yaml", evil))
     assert not marker.exists()
 

@@ -21,26 +21,37 @@ from .common import OUTPUTS, UserError, emit, user_errors
               show_default=True, help="Placement backend.")
 @click.option("--output", "-o", type=click.Choice(OUTPUTS), default="table", show_default=True,
               help="table, json or yaml.")
+@click.option("--strict", is_flag=True, default=False,
+              help="Refuse manifests with unknown fields or kinds (by default they are warnings).")
 @click.option("--plot", "plot_path", default=None, metavar="FILE",
               help="Also write a per-host, per-NUMA-node occupancy heatmap (PNG; needs matplotlib).")
-def command(topology_path, workloads_path, policy, numa, backend, output, plot_path) -> None:
-    """Place workload manifests onto a topology; print the placement and its summary."""
+def command(topology_path, workloads_path, policy, numa, backend, output, strict,
+            plot_path) -> None:
+    """Place workload manifests onto a topology; print the placement and its summary.
+
+    Pods already bound to a host (spec.nodeName) are shown as existing load there, never moved.
+    """
+    import warnings
+
     from .. import policies
+    from ..control.manifests import ManifestWarning
     from ..io import report as io_report
     from ..io.topology import read_topology
     from ..io.workloads import read_workloads
 
     if policy not in policies.names():
         raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
-    with user_errors():
+    with user_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ManifestWarning)
         topo = read_topology(topology_path)
-        work = read_workloads(workloads_path)
+        work = read_workloads(workloads_path, topo, strict=strict)
         report, placement = io_report.place_report(topo, work, policy=policy, numa=numa,
                                                    backend=backend)
         if plot_path:
             from ..io import plots
             plots.occupancy_heatmap(placement, topo.names, plot_path)
             report["plot"] = plot_path
+    report["warnings"] = [str(w.message) for w in caught if w.category is ManifestWarning]
     if output == "table":
         io_report.render_place(report)
         if plot_path:

@@ -48,20 +48,43 @@ metadata wins over the object's):
 from __future__ import annotations
 
 import re
+import warnings
 from typing import NamedTuple
 
-import yaml
-
 from .. import codes
+from ..io import limits
+from ..io.files import check_items, decode, load_yaml
 from ..io.quantity import count as parse_count
-from ..io.quantity import cpu_millicores, memory_bytes
+from ..io.quantity import cpu_millicores, memory_bytes, shown
+from . import schema
 
 NUMA_ANNOTATION = "numasched.io/numa"
 DEFAULT_NAMESPACE = "default"
+#: The workload kinds the controller manages (``Controller.apply``).
 WORKLOAD_KINDS = ("Pod", "Deployment", "VirtualMachine")
 KINDS = ("Namespace", "ResourceQuota") + WORKLOAD_KINDS
+#: Every workload kind ``workload_spec`` reads: one pod (or VM) each, ``replicas`` copies of a
+#: template, or one copy per eligible host (``WorkloadSpec.per_host``).
+SINGLE_KINDS = ("Pod", "VirtualMachine", "VirtualMachineInstance")
+REPLICATED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "Job", "VirtualMachinePool")
+PER_HOST_KINDS = ("DaemonSet",)
+READ_KINDS = SINGLE_KINDS + REPLICATED_KINDS + PER_HOST_KINDS
+_ALL_KINDS = tuple(dict.fromkeys(KINDS + READ_KINDS))
+#: Kinds that carry no workload: a reader skips them with one line saying so.
+NON_WORKLOAD_KINDS = (
+    "Service", "ConfigMap", "Secret", "Ingress", "IngressClass", "ServiceAccount", "Role",
+    "RoleBinding", "ClusterRole", "ClusterRoleBinding", "PersistentVolumeClaim",
+    "PersistentVolume", "StorageClass", "NetworkPolicy", "HorizontalPodAutoscaler",
+    "PodDisruptionBudget", "LimitRange", "PriorityClass", "Endpoints", "EndpointSlice",
+    "CustomResourceDefinition", "ControllerRevision", "Event", "Lease", "CronJob",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
+    "Node", "NodeResourceTopology", "DataVolume", "VirtualMachineInstanceMigration",
+    "VirtualMachineInstanceReplicaSet", "Gateway", "HTTPRoute", "ServiceMonitor",
+    "PodMonitor", "VerticalPodAutoscaler", "RuntimeClass", "CSIDriver", "VolumeSnapshot")
+#: Pod phases of pods that hold nothing any more.
+FINISHED_PHASES = ("Succeeded", "Failed")
 PRIORITY_RANGE = (-(2**31), 2**31 - 1)
-MAX_REPLICAS = 10_000_000
+QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
 
 #: ResourceQuota ``spec.hard`` keys -> the controller's three quota resources.
 QUOTA_KEYS = {
@@ -75,9 +98,14 @@ _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
+class ManifestWarning(UserWarning):
+    """A manifest field numasched does not know (most often a typo: ``resouces``). Issued with
+    ``warnings.warn``; the same message is a ``ValueError`` under ``strict=True``."""
+
+
 class WorkloadSpec(NamedTuple):
-    """One Pod, Deployment or VirtualMachine, validated. Amounts are per replica."""
-    kind: str           # "Pod", "Deployment" or "VirtualMachine"
+    """One workload manifest, validated. Amounts are per replica (per pod or VM)."""
+    kind: str           # one of READ_KINDS
     namespace: str
     name: str
     cpu: int            # millicores per replica (0 = requests none)
@@ -85,7 +113,29 @@ class WorkloadSpec(NamedTuple):
     numa: str | None    # NUMA mode name, or None for the namespace's / controller's default
     vnuma: bool         # the guest sees its NUMA layout
     priority: int       # higher is placed first
-    replicas: int       # 1 for a Pod or a VM
+    replicas: int       # 1 for a Pod or a VM; per eligible host for a DaemonSet
+    node: str | None = None      # spec.nodeName (status.nodeName of a VMI): already bound there
+    phase: str | None = None     # status.phase as given (Pending, Running, Succeeded, Failed)
+    qos: str = "BestEffort"      # the kubelet's QoS class (Guaranteed, Burstable, BestEffort)
+    integer_cpu: bool = False    # every container asks for whole CPUs
+    containers: int = 1          # containers that run side by side (app and sidecar containers)
+    per_host: bool = False       # one replica per eligible host (DaemonSet)
+
+    @property
+    def finished(self) -> bool:
+        """A pod in phase Succeeded or Failed: it holds nothing and is ignored."""
+        return self.phase in FINISHED_PHASES
+
+    @property
+    def bound(self) -> bool:
+        """Already running (or assigned) on ``node``: existing load there, never moved."""
+        return self.node is not None and not self.finished
+
+    @property
+    def aligned(self) -> bool:
+        """The kubelet's Topology Manager aligns it to NUMA nodes: Guaranteed QoS and whole
+        CPUs (the static CPU manager gives it exclusive CPUs). Other pods float over the host."""
+        return self.qos == "Guaranteed" and self.integer_cpu
 
 
 class NamespaceSpec(NamedTuple):
@@ -101,26 +151,33 @@ class QuotaSpec(NamedTuple):
     count: int | None   # workloads (Pods, replicas, VMs)
 
 
+class PodFacts(NamedTuple):
+    """What the kubelet derives from a pod spec."""
+    cpu: int            # effective request (millicores), overhead included
+    mem: int            # effective request (bytes), overhead included
+    qos: str            # Guaranteed, Burstable or BestEffort
+    integer_cpu: bool   # every app and sidecar container asks for whole CPUs (> 0)
+    containers: int     # app and sidecar containers
+
+
 # --------------------------------------------------------------------------------------------
 # Documents
 # --------------------------------------------------------------------------------------------
 def load_documents(source) -> list[dict]:
     """The manifests in ``source``: a dict, a list of dicts, or YAML text (multi-document).
 
-    Malformed YAML raises ``ValueError`` with one line naming the problem and where it is.
+    YAML goes through ``numasched.io.files.load_yaml`` (duplicate keys, depth and size refused).
+    Lists are flattened: ``kind: List`` and typed lists as ``kubectl get -o yaml|json`` and the
+    API write them (``PodList``, ``DeploymentList``...; an item without ``kind`` takes the
+    list's kind without ``List``). Malformed input raises ``ValueError`` in one line naming
+    the problem and where it is.
     """
     if isinstance(source, bytes):
-        try:
-            source = source.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"manifest text is not UTF-8: {exc}") from None
+        source = decode(source, "manifest text")
     if isinstance(source, dict):
         docs = [source]
     elif isinstance(source, str):
-        try:
-            docs = [d for d in yaml.safe_load_all(source) if d is not None]
-        except yaml.YAMLError as exc:
-            raise ValueError(_yaml_error(exc)) from None
+        docs = load_yaml(source)
     elif isinstance(source, (list, tuple)):
         docs = list(source)
     else:
@@ -131,33 +188,47 @@ def load_documents(source) -> list[dict]:
         if not isinstance(doc, dict):
             raise ValueError(f"document {i + 1}: expected a mapping (a manifest), got "
                              f"{type(doc).__name__} {_short(doc)}")
-        if doc.get("kind") == "List":
-            items = doc.get("items", [])
-            if not isinstance(items, list):
-                raise ValueError(f"document {i + 1}: items: expected a list, got "
-                                 f"{type(items).__name__}")
-            for j, item in enumerate(items):
-                if not isinstance(item, dict):
-                    raise ValueError(f"document {i + 1}: items[{j}]: expected a mapping, got "
-                                     f"{type(item).__name__}")
-            out.extend(items)
-        else:
-            out.append(doc)
+        out.extend(flatten_list(doc, f"document {i + 1}"))
+        check_items(len(out), "manifests")
     return out
 
 
-def _yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    context = getattr(exc, "context", None)
-    detail = f"{problem} ({context})" if context and context != problem else problem
-    return f"invalid YAML{where}: {detail}"
+def flatten_list(doc: dict, where: str) -> list[dict]:
+    """The items of a ``List`` / ``<Kind>List`` object, or ``[doc]`` for any other object."""
+    kind = doc.get("kind")
+    if not (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+        return [doc]
+    items = doc.get("items") or []
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: items: expected a list, got {type(items).__name__}")
+    check_items(len(items), where)
+    item_kind = kind[: -len("List")] or None
+    out = []
+    for j, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: items[{j}]: expected a mapping, got "
+                             f"{type(item).__name__}")
+        if item_kind and "kind" not in item:
+            item = {"kind": item_kind, **item}
+        out.append(item)
+    return out
 
 
 def _short(value, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_fields(manifest: dict, kind: str, *, strict: bool = False) -> list[str]:
+    """Unknown fields of a ``kind`` manifest, with their paths and a suggestion: each is a
+    ``ManifestWarning``, or, under ``strict``, the first is a ``ValueError``. Returns them."""
+    found = list(schema.unknown_fields(manifest, schema.object_schema(kind)))
+    if strict and found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ValueError(found[0] + more)
+    for message in found:
+        warnings.warn(message, ManifestWarning, stacklevel=3)
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,28 +312,37 @@ def numa_of(*metas: tuple[dict, str]) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Pod requests (the kubelet's effective request)
+# Pod requests (the kubelet's effective request) and QoS class
 # --------------------------------------------------------------------------------------------
-def _container_requests(container, path: str) -> tuple[int, int]:
+class _Container(NamedTuple):
+    cpu: int                # request (the limit when only the limit is given)
+    mem: int
+    limit_cpu: int | None
+    limit_mem: int | None
+    any_given: bool         # some cpu or memory request or limit is set
+
+
+def _container(container, path: str) -> _Container:
     if not isinstance(container, dict):
         raise ValueError(f"{path}: expected a mapping (a container), got {_short(container)}")
     resources = _mapping(container, "resources", f"{path}.resources")
     requests = _mapping(resources, "requests", f"{path}.resources.requests")
-    limits = _mapping(resources, "limits", f"{path}.resources.limits")
-    amounts = []
+    limits_ = _mapping(resources, "limits", f"{path}.resources.limits")
+    amounts, caps = [], []
     for key, parse in (("cpu", manifest_cpu), ("memory", manifest_memory)):
-        if key in requests:
-            amounts.append(parse(requests[key], f"{path}.resources.requests.{key}"))
-        elif key in limits:  # Kubernetes defaults a missing request to the limit
-            amounts.append(parse(limits[key], f"{path}.resources.limits.{key}"))
-        else:
-            amounts.append(0)
-        if key in requests and key in limits:
-            limit = parse(limits[key], f"{path}.resources.limits.{key}")
-            if amounts[-1] > limit:
-                raise ValueError(f"{path}.resources.requests.{key}: {requests[key]!r} is above "
-                                 f"its limit {limits[key]!r}")
-    return amounts[0], amounts[1]
+        request = parse(requests[key], f"{path}.resources.requests.{key}") \
+            if key in requests else None
+        limit = parse(limits_[key], f"{path}.resources.limits.{key}") if key in limits_ else None
+        if request is not None:
+            amounts.append(request)
+            if limit is not None and request > limit:
+                raise ValueError(f"{path}.resources.requests.{key}: {shown(requests[key])} is "
+                                 f"above its limit {shown(limits_[key])}")
+        else:   # Kubernetes defaults a missing request to the limit
+            amounts.append(limit if limit is not None else 0)
+        caps.append(limit)
+    any_given = any(k in requests or k in limits_ for k in ("cpu", "memory"))
+    return _Container(amounts[0], amounts[1], caps[0], caps[1], any_given)
 
 
 def _container_list(spec: dict, key: str, path: str, *, required: bool) -> list:
@@ -277,31 +357,66 @@ def _container_list(spec: dict, key: str, path: str, *, required: bool) -> list:
     return value
 
 
-def pod_requests(pod_spec: dict, path: str = "spec") -> tuple[int, int]:
-    """(millicores, bytes) a pod asks for: the kubelet's effective request, plus overhead."""
+def _within_request_limit(amount: int, path: str, what: str) -> int:
+    if amount > codes.MAX_REQUEST_AMOUNT:
+        raise ValueError(f"{path}: the pod's {what} request ({amount:,}) is above the largest "
+                         f"request numasched accepts ({codes.MAX_REQUEST_AMOUNT:,})")
+    return amount
+
+
+def pod_facts(pod_spec: dict, path: str = "spec") -> PodFacts:
+    """The kubelet's view of a pod spec: effective request, QoS class, whole-CPU containers.
+
+    Effective request, per resource: the sum over ``containers`` and restartable ("sidecar")
+    init containers (``restartPolicy: Always``), against the largest ordinary init container
+    plus the sidecars started before it; the larger wins; ``overhead`` is added. QoS:
+    Guaranteed when every container (init ones included) has cpu and memory limits equal to its
+    requests, BestEffort when none sets any cpu or memory request or limit, else Burstable.
+    """
     containers = _container_list(pod_spec, "containers", path, required=True)
     cpu = mem = 0
+    every: list[_Container] = []
+    running: list[_Container] = []
     for i, c in enumerate(containers):
-        c_cpu, c_mem = _container_requests(c, f"{path}.containers[{i}]")
-        cpu += c_cpu
-        mem += c_mem
+        facts = _container(c, f"{path}.containers[{i}]")
+        every.append(facts)
+        running.append(facts)
+        cpu += facts.cpu
+        mem += facts.mem
     init_cpu = init_mem = 0     # the largest ordinary init container, with earlier sidecars
     side_cpu = side_mem = 0     # restartable init containers started so far
     for i, c in enumerate(_container_list(pod_spec, "initContainers", path, required=False)):
-        c_cpu, c_mem = _container_requests(c, f"{path}.initContainers[{i}]")
+        facts = _container(c, f"{path}.initContainers[{i}]")
+        every.append(facts)
         if c.get("restartPolicy") == "Always":
-            side_cpu += c_cpu
-            side_mem += c_mem
+            running.append(facts)
+            side_cpu += facts.cpu
+            side_mem += facts.mem
         else:
-            init_cpu = max(init_cpu, side_cpu + c_cpu)
-            init_mem = max(init_mem, side_mem + c_mem)
+            init_cpu = max(init_cpu, side_cpu + facts.cpu)
+            init_mem = max(init_mem, side_mem + facts.mem)
     cpu, mem = max(cpu + side_cpu, init_cpu), max(mem + side_mem, init_mem)
     overhead = _mapping(pod_spec, "overhead", f"{path}.overhead")
     if "cpu" in overhead:
         cpu += manifest_cpu(overhead["cpu"], f"{path}.overhead.cpu")
     if "memory" in overhead:
         mem += manifest_memory(overhead["memory"], f"{path}.overhead.memory")
-    return cpu, mem
+    if all(c.limit_cpu is not None and c.limit_mem is not None and c.cpu == c.limit_cpu
+           and c.mem == c.limit_mem for c in every):
+        qos = "Guaranteed"
+    elif not any(c.any_given for c in every):
+        qos = "BestEffort"
+    else:
+        qos = "Burstable"
+    integer_cpu = all(c.cpu > 0 and c.cpu % 1000 == 0 for c in running)
+    return PodFacts(_within_request_limit(cpu, path, "cpu"),
+                    _within_request_limit(mem, path, "memory"), qos, integer_cpu, len(running))
+
+
+def pod_requests(pod_spec: dict, path: str = "spec") -> tuple[int, int]:
+    """(millicores, bytes) a pod asks for: the kubelet's effective request, plus overhead."""
+    facts = pod_facts(pod_spec, path)
+    return facts.cpu, facts.mem
 
 
 def _priority(pod_spec: dict, path: str) -> int:
@@ -312,46 +427,128 @@ def _priority(pod_spec: dict, path: str) -> int:
 # --------------------------------------------------------------------------------------------
 # Kinds
 # --------------------------------------------------------------------------------------------
-def kind_of(manifest: dict) -> str:
+def kind_of(manifest: dict, known: tuple = KINDS) -> str:
+    """The manifest's kind if it is one of ``known`` (the controller's kinds by default)."""
     if not isinstance(manifest, dict):
         raise ValueError(f"manifest: expected a mapping, got {type(manifest).__name__}")
     kind = manifest.get("kind")
     if kind is None:
-        raise ValueError("kind: required; known: " + ", ".join(KINDS))
-    if kind not in KINDS:
-        raise ValueError(f"kind: unknown kind {_short(kind)}; known: " + ", ".join(KINDS))
+        raise ValueError("kind: required; known: " + ", ".join(known))
+    if kind not in known:
+        hint = schema.suggestion(kind, known) if isinstance(kind, str) else None
+        raise ValueError(f"kind: unknown kind {_short(kind)}"
+                         + (f", did you mean {hint}?" if hint else "")
+                         + "; known: " + ", ".join(known))
     return kind
 
 
-def workload_spec(manifest: dict) -> WorkloadSpec:
-    """The validated spec of a Pod, Deployment or VirtualMachine manifest."""
-    kind = kind_of(manifest)
-    if kind not in WORKLOAD_KINDS:
+def _replicas(spec: dict, key: str, path: str, default: int = 1) -> int:
+    value = spec.get(key, default)
+    most = limits.current().max_replicas
+    value = default if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{path}: expected an integer, got {_short(value)}")
+    if not 0 <= value <= most:
+        raise ValueError(f"{path}: must be between 0 and {most:,} (limits.max_replicas), got "
+                         f"{shown(value)}")
+    return value
+
+
+def _node_name(value, path: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _SUBDOMAIN.match(value):
+        raise ValueError(f"{path}: expected a node name, got {_short(value)}")
+    return value
+
+
+def _phase(manifest: dict) -> tuple[str | None, dict]:
+    status = manifest.get("status")
+    if not isinstance(status, dict):
+        return None, {}
+    phase = status.get("phase")
+    return (phase if isinstance(phase, str) else None), status
+
+
+def workload_spec(manifest: dict, *, strict: bool = False) -> WorkloadSpec:
+    """The validated spec of a workload manifest of any of ``READ_KINDS``.
+
+    Unknown fields are ``ManifestWarning``s (``ValueError``s under ``strict``). A Pod's
+    ``spec.nodeName`` and ``status.phase`` (a VMI's ``status.nodeName``) are kept: a bound
+    workload is existing load on its node (``WorkloadSpec.bound``).
+    """
+    kind = kind_of(manifest, _ALL_KINDS)
+    if kind not in READ_KINDS:
         raise ValueError(f"kind: {kind} is not a workload; expected one of "
-                         + ", ".join(WORKLOAD_KINDS))
+                         + ", ".join(READ_KINDS))
+    check_fields(manifest, kind, strict=strict)
     namespace, name = _metadata(manifest, namespaced=True)
     meta = manifest["metadata"]
     spec = _mapping(manifest, "spec", "spec", required=True)
+    phase, status = _phase(manifest)
     if kind == "Pod":
-        cpu, mem = pod_requests(spec, "spec")
-        return WorkloadSpec(kind, namespace, name, cpu, mem, numa_of((meta, "metadata")),
-                            False, _priority(spec, "spec"), 1)
+        facts = pod_facts(spec, "spec")
+        node = _node_name(spec.get("nodeName"), "spec.nodeName")
+        return WorkloadSpec(kind, namespace, name, facts.cpu, facts.mem,
+                            numa_of((meta, "metadata")), False, _priority(spec, "spec"), 1,
+                            node, phase, facts.qos, facts.integer_cpu, facts.containers)
+    if kind == "VirtualMachineInstance":
+        cpu, mem, vnuma, qos = vm_facts(spec, "spec")
+        node = _node_name(status.get("nodeName"), "status.nodeName")
+        return WorkloadSpec(kind, namespace, name, cpu, mem, numa_of((meta, "metadata")), vnuma,
+                            _priority(spec, "spec"), 1, node, phase, qos, cpu % 1000 == 0)
+    if kind == "VirtualMachinePool":
+        vm_template = _mapping(spec, "virtualMachineTemplate", "spec.virtualMachineTemplate",
+                               required=True)
+        base = "spec.virtualMachineTemplate.spec"
+        vm_spec = _mapping(vm_template, "spec", base, required=True)
+        template = _mapping(vm_spec, "template", f"{base}.template", required=True)
+        t_meta = _mapping(template, "metadata", f"{base}.template.metadata")
+        t_spec = _mapping(template, "spec", f"{base}.template.spec", required=True)
+        v_meta = _mapping(vm_template, "metadata", "spec.virtualMachineTemplate.metadata")
+        numa = numa_of((t_meta, f"{base}.template.metadata"),
+                       (v_meta, "spec.virtualMachineTemplate.metadata"), (meta, "metadata"))
+        cpu, mem, vnuma, qos = vm_facts(t_spec, f"{base}.template.spec")
+        return WorkloadSpec(kind, namespace, name, cpu, mem, numa, vnuma,
+                            _priority(t_spec, f"{base}.template.spec"),
+                            _replicas(spec, "replicas", "spec.replicas"), None, phase, qos,
+                            cpu % 1000 == 0)
     template = _mapping(spec, "template", "spec.template", required=True)
     t_meta = _mapping(template, "metadata", "spec.template.metadata")
     t_spec = _mapping(template, "spec", "spec.template.spec", required=True)
     numa = numa_of((t_meta, "spec.template.metadata"), (meta, "metadata"))
     priority = _priority(t_spec, "spec.template.spec")
-    if kind == "Deployment":
-        replicas = spec.get("replicas", 1)
-        replicas = _int(1 if replicas is None else replicas, "spec.replicas", 0, MAX_REPLICAS)
-        cpu, mem = pod_requests(t_spec, "spec.template.spec")
-        return WorkloadSpec(kind, namespace, name, cpu, mem, numa, False, priority, replicas)
-    cpu, mem, vnuma = vm_requests(t_spec, "spec.template.spec")
-    return WorkloadSpec(kind, namespace, name, cpu, mem, numa, vnuma, priority, 1)
+    if kind == "VirtualMachine":
+        cpu, mem, vnuma, qos = vm_facts(t_spec, "spec.template.spec")
+        return WorkloadSpec(kind, namespace, name, cpu, mem, numa, vnuma, priority, 1, None,
+                            phase, qos, cpu % 1000 == 0)
+    facts = pod_facts(t_spec, "spec.template.spec")
+    per_host = kind in PER_HOST_KINDS
+    if per_host:
+        replicas = 1
+    elif kind == "Job":
+        replicas = _replicas(spec, "parallelism", "spec.parallelism")
+        if spec.get("completions") is not None:
+            replicas = min(replicas, _replicas(spec, "completions", "spec.completions"))
+        if spec.get("suspend") is True:
+            replicas = 0
+    else:
+        replicas = _replicas(spec, "replicas", "spec.replicas")
+    return WorkloadSpec(kind, namespace, name, facts.cpu, facts.mem, numa, False, priority,
+                        replicas, None, phase, facts.qos, facts.integer_cpu, facts.containers,
+                        per_host)
 
 
 def vm_requests(vmi_spec: dict, path: str) -> tuple[int, int, bool]:
     """(millicores, bytes, vnuma) of a KubeVirt VirtualMachineInstance spec."""
+    cpu, mem, vnuma, _ = vm_facts(vmi_spec, path)
+    return cpu, mem, vnuma
+
+
+def vm_facts(vmi_spec: dict, path: str) -> tuple[int, int, bool, str]:
+    """(millicores, bytes, vnuma, QoS class) of a KubeVirt VirtualMachineInstance spec. The
+    launcher pod is Guaranteed with ``domain.cpu.dedicatedCpuPlacement: true`` (KubeVirt then
+    sets its limits to its requests), or when ``domain.resources`` limits equal the requests."""
     domain = _mapping(vmi_spec, "domain", f"{path}.domain", required=True)
     dpath = f"{path}.domain"
     cpu_spec = _mapping(domain, "cpu", f"{dpath}.cpu")
@@ -365,6 +562,7 @@ def vm_requests(vmi_spec: dict, path: str) -> tuple[int, int, bool]:
     vnuma = bool(numa) and "guestMappingPassthrough" in numa
     resources = _mapping(domain, "resources", f"{dpath}.resources")
     requests = _mapping(resources, "requests", f"{dpath}.resources.requests")
+    limits_ = _mapping(resources, "limits", f"{dpath}.resources.limits")
     if "cpu" in requests:
         cpu = manifest_cpu(requests["cpu"], f"{dpath}.resources.requests.cpu")
         if cpu == 0:
@@ -383,52 +581,65 @@ def vm_requests(vmi_spec: dict, path: str) -> tuple[int, int, bool]:
         raise ValueError(f"{dpath}.memory.guest: required (or {dpath}.resources.requests.memory)")
     if mem == 0:
         raise ValueError(f"{field}: a VM must have some memory, got 0")
-    return cpu, mem, vnuma
+    if cpu_spec.get("dedicatedCpuPlacement") is True:
+        qos = "Guaranteed"
+    elif "cpu" in limits_ and "memory" in limits_ and \
+            manifest_cpu(limits_["cpu"], f"{dpath}.resources.limits.cpu") == cpu and \
+            manifest_memory(limits_["memory"], f"{dpath}.resources.limits.memory") == mem:
+        qos = "Guaranteed"
+    else:
+        qos = "Burstable"
+    return cpu, mem, vnuma, qos
 
 
-def namespace_spec(manifest: dict) -> NamespaceSpec:
+def namespace_spec(manifest: dict, *, strict: bool = False) -> NamespaceSpec:
     kind = kind_of(manifest)
     if kind != "Namespace":
         raise ValueError(f"kind: expected Namespace, got {kind}")
+    check_fields(manifest, kind, strict=strict)
     _, name = _metadata(manifest, namespaced=False)
     return NamespaceSpec(name, numa_of((manifest["metadata"], "metadata")))
 
 
-def quota_spec(manifest: dict) -> QuotaSpec:
+def quota_spec(manifest: dict, *, strict: bool = False) -> QuotaSpec:
     kind = kind_of(manifest)
     if kind != "ResourceQuota":
         raise ValueError(f"kind: expected ResourceQuota, got {kind}")
+    check_fields(manifest, kind, strict=strict)
     namespace, name = _metadata(manifest, namespaced=True)
     spec = _mapping(manifest, "spec", "spec", required=True)
     hard = _mapping(spec, "hard", "spec.hard", required=True)
-    limits: dict[str, int] = {}
+    found: dict[str, int] = {}
     for key, value in hard.items():
         path = f"spec.hard[{key!r}]"
         resource = QUOTA_KEYS.get(key)
         if resource is None:
             raise ValueError(f"{path}: unsupported quota resource {_short(key)}; known: "
                              + ", ".join(QUOTA_KEYS))
-        if resource in limits:
+        if resource in found:
             raise ValueError(f"{path}: {resource} is limited twice in spec.hard")
         if resource == "cpu":
-            limits[resource] = manifest_cpu(value, path)
+            found[resource] = manifest_cpu(value, path)
         elif resource == "memory":
-            limits[resource] = manifest_memory(value, path)
+            found[resource] = manifest_memory(value, path)
         else:
-            limits[resource] = parse_count(_quantity_text(value), path)
-    return QuotaSpec(namespace, name, limits.get("cpu"), limits.get("memory"), limits.get("count"))
+            found[resource] = parse_count(_quantity_text(value), path)
+    return QuotaSpec(namespace, name, found.get("cpu"), found.get("memory"), found.get("count"))
 
 
-def parse(manifest: dict):
+def parse(manifest: dict, *, strict: bool = False):
     """A manifest of any supported kind -> its spec (WorkloadSpec, NamespaceSpec, QuotaSpec)."""
-    kind = kind_of(manifest)
+    kind = kind_of(manifest, _ALL_KINDS)
     if kind == "Namespace":
-        return namespace_spec(manifest)
+        return namespace_spec(manifest, strict=strict)
     if kind == "ResourceQuota":
-        return quota_spec(manifest)
-    return workload_spec(manifest)
+        return quota_spec(manifest, strict=strict)
+    return workload_spec(manifest, strict=strict)
 
 
-__all__ = ["load_documents", "workload_spec", "namespace_spec", "quota_spec", "parse",
-           "WorkloadSpec", "NamespaceSpec", "QuotaSpec", "KINDS", "WORKLOAD_KINDS",
-           "NUMA_ANNOTATION", "manifest_cpu", "manifest_memory", "pod_requests", "vm_requests"]
+__all__ = ["load_documents", "flatten_list", "workload_spec", "namespace_spec", "quota_spec",
+           "parse", "check_fields", "pod_facts", "vm_facts", "WorkloadSpec", "NamespaceSpec",
+           "QuotaSpec", "PodFacts", "ManifestWarning", "KINDS", "WORKLOAD_KINDS", "READ_KINDS",
+           "SINGLE_KINDS", "REPLICATED_KINDS", "PER_HOST_KINDS", "NON_WORKLOAD_KINDS",
+           "FINISHED_PHASES", "NUMA_ANNOTATION", "manifest_cpu", "manifest_memory",
+           "pod_requests", "vm_requests"]

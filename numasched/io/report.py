@@ -8,9 +8,9 @@ import math
 import numpy as np
 
 from .. import codes
-from ..api import Placement, place
+from ..api import Placement, Requests, place
 from .topology import Topology
-from .workloads import Workloads
+from .workloads import Workloads, existing_load, kubelet_modes, with_load
 
 GIB = 2**30
 
@@ -102,10 +102,29 @@ def render_topology(report: dict, console=None) -> None:
 # --------------------------------------------------------------------------------------------
 def place_report(topology: Topology, workloads: Workloads, *, policy: str = "best-fit",
                  numa: str | None = None, backend: str = "auto") -> tuple[dict, Placement]:
-    """Place the workloads onto the topology's free state; the report and the Placement."""
+    """Place the workloads onto the topology's free state; the report and the Placement.
+
+    Bound pods (``workloads.bound``) are existing load on their hosts first (see
+    ``workloads.existing_load``), listed with status ``bound`` and never moved. Without
+    ``numa``, when the hosts state a kubelet ``topologyManagerPolicy``, each request gets the
+    mode the kubelet would give it (``workloads.kubelet_modes``); with ``numa``, every request
+    without an annotation gets ``numa``."""
     mode, mode_from = default_numa(topology, numa)
-    placement = place(topology.cluster, workloads.requests, policy=policy, numa=mode,
-                      backend=backend)
+    requests = workloads.requests
+    bound_modes, notes = None, []
+    if numa is None:
+        modes, note = kubelet_modes(topology, workloads.specs)
+        if modes is not None:
+            requests = Requests(cpu=requests.cpu, mem=requests.mem, numa=modes,
+                                vnuma=requests.vnuma, priority=requests.priority,
+                                required_host=requests.required_host)
+            bound_modes, _ = kubelet_modes(topology, [s for _, s in workloads.bound])
+            notes += [note] if note else []
+    load = existing_load(topology, workloads.bound, policy=policy, numa=mode, modes=bound_modes,
+                         backend=backend)
+    if workloads.bound:
+        topology = with_load(topology, load)
+    placement = place(topology.cluster, requests, policy=policy, numa=mode, backend=backend)
     summary = {k: _json_number(v) for k, v in placement.summary().items()}
     settings = dict(placement.settings)
     settings["weights"] = list(settings["weights"])
@@ -124,6 +143,18 @@ def place_report(topology: Topology, workloads: Workloads, *, policy: str = "bes
             "status": codes.REASONS[reason],
             **({"message": codes.REASON_MESSAGES[reason]} if reason else {}),
         })
+    bound_specs = dict(workloads.bound)
+    for i, (label, h, nodes, cpu_by, mem_by) in enumerate(load.rows):
+        spec = bound_specs[label]
+        rows.append({
+            "workload": label, "kind": spec.kind, "cpu_m": max(spec.cpu, 1),
+            "memory_bytes": max(spec.mem, 1),
+            "numa": bound_modes[i] if bound_modes is not None else spec.numa or mode,
+            "host": topology.names[h], "nodes": nodes,
+            "cpu_by_node_m": {str(k): v for k, v in cpu_by.items()},
+            "memory_by_node_bytes": {str(k): v for k, v in mem_by.items()},
+            "status": "bound", "message": "already bound to this host: existing load, not moved",
+        })
     c = topology.cluster
     hosts = []
     for h in np.flatnonzero(np.bincount(placement.host[placement.host >= 0], minlength=c.hosts)):
@@ -140,7 +171,8 @@ def place_report(topology: Topology, workloads: Workloads, *, policy: str = "bes
         "summary": summary,
         "placements": rows,
         "hosts_used": hosts,
-        "notes": list(workloads.notes),
+        "bound": len(workloads.bound),
+        "notes": list(workloads.notes) + list(load.notes) + notes,
     }
     return report, placement
 
@@ -152,9 +184,11 @@ def render_place(report: dict, console=None) -> None:
     console = console or Console()
     s, st = report["summary"], report["settings"]
     nd = report["numa_default"]
+    bound = report.get("bound", 0)
     console.print(f"[bold]Placement[/bold] of {s['requests']:,} request(s) on "
                   f"{report['topology']['hosts']:,} host(s): policy {st['policy']}, numa "
-                  f"{nd['mode']} ({nd['from']}), backend {st['backend']}")
+                  f"{nd['mode']} ({nd['from']}), backend {st['backend']}"
+                  + (f"; {bound:,} bound pod(s) held as existing load" if bound else ""))
     rows = report["placements"]
     shown = rows[:50]
     modes = {r["numa"] for r in rows}
@@ -183,6 +217,8 @@ def render_place(report: dict, console=None) -> None:
     console.print(t)
     for note in report["topology"]["notes"] + report["notes"]:
         console.print(f"note: {escape(note)}", style="dim")
+    for warning in report.get("warnings", []):
+        console.print(f"warning: {escape(warning)}", style="yellow")
 
 
 def _pct(x) -> str:

@@ -22,8 +22,15 @@ Sources
 - This Linux machine: ``/sys/devices/system/node`` (``cpulist``, ``meminfo``, ``distance``).
 
 Missing distances are 10 local / 20 remote (Linux's own default when firmware gives no SLIT);
-every reader says so in ``Topology.notes``. YAML is read with ``yaml.safe_load_all`` only (plain
-data, never Python objects). Every error is a ``ValueError`` naming the file, the field and the
+every reader says so in ``Topology.notes``. Given distances are checked as Linux checks an ACPI
+SLIT: the distance of a node to itself is 10, every other is 11..254 (so the local one is the
+smallest of its row); 255, ACPI's "unreachable", is refused, because numasched could then span a
+request over nodes that cannot reach each other's memory.
+
+Files are read by ``numasched.io.files`` (regular files only, size-limited, a byte-order mark
+dropped; YAML by one safe loader that refuses duplicate keys and excessive depth). Capacities
+are bounded by ``codes.MAX_NODE_AMOUNT`` per node; inventory ``count`` and the number of hosts by
+``numasched.io.limits``. Every error is a ``ValueError`` naming the file, the field and the
 value; nothing is returned until the whole input has been read and checked.
 """
 from __future__ import annotations
@@ -36,18 +43,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..api import Cluster
-from ..codes import MAX_NODES
+from ..codes import MAX_NODE_AMOUNT, MAX_NODES
+from . import limits
+from .files import check_items, load_yaml, read_text
 from .quantity import cpu_millicores, format_cpu, memory_bytes
 
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
+MAX_DISTANCE = 254          # ACPI SLIT: 10 local, 11..254 remote, 255 unreachable
+UNREACHABLE_DISTANCE = 255
 SYSFS_NODE_ROOT = "/sys/devices/system/node"
 NRT_API_VERSION = "topology.node.k8s.io/v1alpha2"
 TOPOLOGY_SUFFIXES = (".yaml", ".yml", ".json", ".csv")
-MAX_FILE_BYTES = 64 << 20   # a topology file larger than this is certainly not one
 
 _ZONE_NAME = re.compile(r"^node-(\d+)$")
 _SYSFS_NODE = re.compile(r"^node(\d+)$")
@@ -113,6 +122,11 @@ class Topology:
         values = {a.get("topologyManagerPolicy") for a in self.attributes}
         return values.pop() if len(values) == 1 else None
 
+    def topology_manager_scope(self) -> str | None:
+        """The ``topologyManagerScope`` attribute if every host has the same one, else None."""
+        values = {a.get("topologyManagerScope") for a in self.attributes}
+        return values.pop() if len(values) == 1 else None
+
     def __len__(self) -> int:
         return len(self.names)
 
@@ -127,8 +141,13 @@ def build(hosts: list[HostSpec], notes=()) -> Topology:
     """Pad hosts to a common node count K (absent nodes are zero) and build the Cluster."""
     if not hosts:
         raise ValueError("the topology has no hosts")
+    most = limits.current().max_hosts
+    if len(hosts) > most:
+        raise ValueError(f"{hosts[0].source}: {len(hosts):,} hosts, more than {most:,} "
+                         "(limits.max_hosts)")
     seen: dict[str, str] = {}
     for host in hosts:
+        check_slit(host)
         if host.name in seen:
             raise ValueError(f"{host.source}: host {host.name!r} is defined twice "
                              f"(also in {seen[host.name]})")
@@ -180,33 +199,9 @@ def _host_of_message(message: str, hosts: list[HostSpec]) -> str:
 # --------------------------------------------------------------------------------------------
 # Files and directories
 # --------------------------------------------------------------------------------------------
-def read_text(path) -> str:
-    """A file's text; ``ValueError`` (one line) if it is missing, unreadable or not UTF-8."""
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ValueError(f"{p}: larger than {MAX_FILE_BYTES >> 20} MiB; not a topology file")
-        return p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{p}: no such file or directory") from None
-    except IsADirectoryError:
-        raise ValueError(f"{p}: is a directory, expected a file") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{p}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ValueError(f"{p}: cannot read ({exc.strerror or exc})") from None
-
-
 def safe_yaml_documents(text: str, source: str) -> list:
-    """All documents of a YAML (or JSON) text, loaded with the safe loader only; empty
-    documents are dropped. Malformed YAML is one line: the file, the problem and its place."""
-    try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"{source}: malformed YAML: {problem}{where}") from None
+    """All non-empty documents of a YAML (or JSON) text: ``numasched.io.files.load_yaml``."""
+    return load_yaml(text, source)
 
 
 def topology_files(path) -> list[Path]:
@@ -237,14 +232,14 @@ def read_topology(path) -> Topology:
     notes: list[str] = []
     order: list[str] = []
     for file in topology_files(path):
-        text = read_text(file)
+        text = read_text(file, "a topology file")
         if file.suffix.lower() == ".csv":
             hosts, more = parse_inventory_csv(text, str(file))
             inventory_hosts += hosts
             notes += more
             order += [h.name for h in hosts]
             continue
-        docs = safe_yaml_documents(text, str(file))
+        docs = load_yaml(text, str(file))
         for i, doc in enumerate(_flatten_lists(docs, str(file))):
             where = f"{file}" if len(docs) == 1 else f"{file} (document {i + 1})"
             if not isinstance(doc, dict):
@@ -284,6 +279,7 @@ def _flatten_lists(docs: list, source: str) -> list:
             items = doc["items"] or []
             if not isinstance(items, list):
                 raise ValueError(f"{source}: items: expected a list, got {type(items).__name__}")
+            check_items(len(items), source)
             out += items
         else:
             out.append(doc)
@@ -309,11 +305,13 @@ def _quantity_text(value):
 
 
 def _cpu(value, where: str) -> int:
-    return cpu_millicores(_quantity_text(value), where)
+    """A node's CPU capacity or free amount: at most ``MAX_NODE_AMOUNT`` millicores."""
+    return cpu_millicores(_quantity_text(value), where, maximum=MAX_NODE_AMOUNT)
 
 
 def _mem(value, where: str) -> int:
-    return memory_bytes(_quantity_text(value), where)
+    """A node's memory capacity or free amount: at most ``MAX_NODE_AMOUNT`` bytes."""
+    return memory_bytes(_quantity_text(value), where, maximum=MAX_NODE_AMOUNT)
 
 
 def _mapping(value, where: str) -> dict:
@@ -333,9 +331,28 @@ def _sequence(value, where: str) -> list:
 
 
 def _distance_value(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1000:
-        raise ValueError(f"{where}: a SLIT distance must be an integer in 1..1000, got {value!r}")
+    if value == UNREACHABLE_DISTANCE and not isinstance(value, bool):
+        raise ValueError(f"{where}: distance 255 means unreachable (ACPI SLIT); numasched cannot "
+                         "place across nodes that cannot reach each other: give each such node "
+                         "as its own host")
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not LOCAL_DISTANCE <= value <= MAX_DISTANCE:
+        raise ValueError(f"{where}: a SLIT distance must be an integer in {LOCAL_DISTANCE}.."
+                         f"{MAX_DISTANCE} (ACPI), got {value!r:.40}")
     return value
+
+
+def check_slit(host: "HostSpec") -> None:
+    """The host's given distances as Linux accepts an ACPI SLIT: 10 to itself, more than 10 to
+    any other node (so the local distance is the smallest of its row)."""
+    for (i, j), value in sorted(host.distance.items()):
+        if i == j and value != LOCAL_DISTANCE:
+            raise ValueError(f"{host.source}: host {host.name!r}: distance from node {i} to "
+                             f"itself is {value}; the local distance must be {LOCAL_DISTANCE}")
+        if i != j and value <= LOCAL_DISTANCE:
+            raise ValueError(f"{host.source}: host {host.name!r}: distance from node {i} to node "
+                             f"{j} is {value}; a remote distance must be above the local "
+                             f"{LOCAL_DISTANCE}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,6 +583,7 @@ def parse_inventory(doc: dict, where: str) -> tuple[list[HostSpec], list[str]]:
     hosts: list[HostSpec] = []
     defaulted = False
     entries = _sequence(doc["hosts"], f"{where}: hosts")
+    check_items(len(entries), f"{where}: hosts")
     if not entries:
         raise ValueError(f"{where}: hosts: the inventory lists no hosts")
     for i, entry in enumerate(entries):
@@ -578,8 +596,14 @@ def parse_inventory(doc: dict, where: str) -> tuple[list[HostSpec], list[str]]:
         if not isinstance(name, str) or not name:
             raise ValueError(f"{hf}.name: a host needs a name, got {name!r}")
         count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1_000_000:
-            raise ValueError(f"{hf}.count: expected an integer in 1..1000000, got {count!r}")
+        most = limits.current().max_inventory_count
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= most:
+            raise ValueError(f"{hf}.count: expected an integer in 1..{most} "
+                             f"(limits.max_inventory_count), got {count!r:.40}")
+        total = len(hosts) + count
+        if total > limits.current().max_hosts:
+            raise ValueError(f"{hf}.count: the inventory would hold {total:,} hosts, more than "
+                             f"{limits.current().max_hosts:,} (limits.max_hosts)")
         template = HostSpec(name=name, source=where)
         nodes = _sequence(entry.get("nodes"), f"{hf}.nodes")
         if not nodes:
@@ -720,14 +744,19 @@ def parse_cpulist(text: str, where: str = "cpulist") -> list[int]:
     text = text.strip()
     if not text:
         return cpus
+    most = limits.current().max_cpulist_cpus
     for part in text.split(","):
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        match = re.fullmatch(r"([0-9]{1,12})(?:-([0-9]{1,12}))?", part.strip())
         if not match:
-            raise ValueError(f"{where}: malformed CPU list {text!r} (at {part!r})")
+            raise ValueError(f"{where}: malformed CPU list {text!r:.60} (at {part!r:.40})")
         lo = int(match.group(1))
         hi = int(match.group(2)) if match.group(2) is not None else lo
         if hi < lo:
-            raise ValueError(f"{where}: malformed CPU list {text!r} (range {part!r} runs backwards)")
+            raise ValueError(f"{where}: malformed CPU list {text!r:.60} (range {part!r} runs "
+                             "backwards)")
+        if len(cpus) + hi - lo + 1 > most:
+            raise ValueError(f"{where}: CPU list {text!r:.60} names more than {most:,} CPUs "
+                             "(limits.max_cpulist_cpus)")
         cpus.extend(range(lo, hi + 1))
     return cpus
 
@@ -736,10 +765,15 @@ def _meminfo(text: str, where: str) -> dict[str, int]:
     """``Node 0 MemTotal:  5073100 kB`` lines -> {"MemTotal": bytes, ...}."""
     out = {}
     for line in text.splitlines():
-        match = re.match(r"^Node\s+\d+\s+(\w+):\s+(\d+)(?:\s+kB)?\s*$", line)
+        match = re.match(r"^Node\s+[0-9]+\s+(\w+):\s+([0-9]+)(?:\s+kB)?\s*$", line)
         if match:
             unit = 1024 if line.rstrip().endswith("kB") else 1
-            out[match.group(1)] = int(match.group(2)) * unit
+            digits = match.group(2)
+            value = int(digits) * unit if len(digits) <= 20 else MAX_NODE_AMOUNT + 1
+            if value > MAX_NODE_AMOUNT:
+                raise ValueError(f"{where}: {match.group(1)} {digits[:24]!r} is above the largest "
+                                 f"amount numasched accepts per node ({MAX_NODE_AMOUNT:,} bytes)")
+            out[match.group(1)] = value
     if "MemTotal" not in out:
         raise ValueError(f"{where}: no 'Node <id> MemTotal: <n> kB' line")
     return out
@@ -761,6 +795,9 @@ def read_sysfs(root=SYSFS_NODE_ROOT, hostname: str | None = None) -> Topology:
     online = ids
     if (base / "online").is_file():
         online = parse_cpulist(read_text(base / "online"), str(base / "online"))
+        if any(n >= MAX_NODES for n in online):
+            raise ValueError(f"{base / 'online'}: node ids {online[-1]} and above are not "
+                             f"supported (at most {MAX_NODES} NUMA nodes)")
         if not set(online) <= set(ids):
             raise ValueError(f"{base / 'online'}: lists nodes {online}, but the folders are {ids}")
     host = HostSpec(name=hostname or socket.gethostname(), source=str(base))
@@ -780,7 +817,7 @@ def read_sysfs(root=SYSFS_NODE_ROOT, hostname: str | None = None) -> Topology:
                 raise ValueError(f"{distance_file}: {len(values)} distances for {len(online)} online "
                                  f"nodes {online}: {text.strip()!r}")
             for j, value in zip(online, values):
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()) or len(value) > 3:
                     raise ValueError(f"{distance_file}: {value!r} is not a distance")
                 host.distance[(node, j)] = _distance_value(int(value), str(distance_file))
     notes = [] if all((base / f"node{n}" / "distance").is_file() for n in online) else [
@@ -790,5 +827,5 @@ def read_sysfs(root=SYSFS_NODE_ROOT, hostname: str | None = None) -> Topology:
 
 __all__ = ["Topology", "HostSpec", "build", "read_topology", "read_sysfs", "parse_inventory",
            "parse_inventory_csv", "hosts_from_kubernetes", "host_from_nrt", "to_nrt",
-           "parse_cpulist", "safe_yaml_documents", "read_text", "topology_files",
-           "LOCAL_DISTANCE", "REMOTE_DISTANCE", "SYSFS_NODE_ROOT"]
+           "parse_cpulist", "safe_yaml_documents", "read_text", "topology_files", "check_slit",
+           "LOCAL_DISTANCE", "REMOTE_DISTANCE", "MAX_DISTANCE", "SYSFS_NODE_ROOT"]

@@ -32,8 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import codes
+from . import limits
+from .files import read_text
 from .quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
-from .topology import Topology, csv_rows, read_text
+from .topology import Topology, csv_rows
 
 REQUIRED = ("arrival", "departure", "cpu", "memory", "kind", "namespace")
 OPTIONAL = ("name", "numa", "vnuma", "priority")
@@ -97,9 +99,12 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
     reader = csv_rows(text, source, REQUIRED, OPTIONAL, "trace")
     cols: dict[str, list] = {c: [] for c in REQUIRED + OPTIONAL}
     seen: dict[tuple[str, str, str], int] = {}
+    most = limits.current().max_requests
     for n, row in enumerate(reader):
         line = n + 2
         where = f"{source}: line {line}"
+        if n >= most:
+            raise ValueError(f"{where}: more than {most:,} requests (limits.max_requests)")
         if None in row:
             raise ValueError(f"{where}: more fields than the header has columns")
         get = {c: (row.get(c) or "").strip() for c in REQUIRED + OPTIONAL}
@@ -158,7 +163,7 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
 
 def load_trace(path) -> Trace:
     """``parse_trace`` of a file."""
-    return parse_trace(read_text(path), str(path))
+    return parse_trace(read_text(path, "a trace file"), str(path))
 
 
 def _request_locality(status: dict) -> float:
