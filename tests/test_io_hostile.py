@@ -104,8 +104,8 @@ def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
     path.write_text(POD.format(cpu="1", mem="1Gi").replace('cpu: "1"', 'cpu: "1", cpu: "48"'))
     with pytest.raises(ValueError) as info:
         read_workloads(path)
-    assert one_line(info).startswith(f"{path}: invalid YAML at line 8")
-    assert "duplicate key 'cpu'" in str(info.value)
+    assert one_line(info).startswith(f"{path}: invalid YAML at line 8, column 28")
+    assert "duplicate key 'cpu' (first given at line 8, column 18)" in str(info.value)
 
 
 def test_a_merge_key_may_still_be_overridden():

@@ -120,9 +120,9 @@ class _Loader(_BASE_LOADER):
                     raise ConstructorError("while constructing a mapping", node.start_mark,
                                            "found an unhashable key", key_node.start_mark) from None
                 if first is not key_node:
-                    line = first.start_mark.line + 1
-                    raise ConstructorError(None, None, f"duplicate key {_shown(key)} (first given "
-                                           f"at line {line})", key_node.start_mark)
+                    raise ConstructorError(None, None, f"duplicate key {_shown(key)} (first "
+                                           f"given{_where(first.start_mark)})",
+                                           key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 

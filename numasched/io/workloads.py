@@ -95,31 +95,12 @@ def specs_from(documents: list[tuple[str, dict]], *, strict: bool = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", manifests.ManifestWarning)
             try:
-                kind = doc.get("kind") if isinstance(doc, dict) else None
-                if kind in manifests.NON_WORKLOAD_KINDS:
-                    skipped[kind] = skipped.get(kind, 0) + 1
-                    continue
-                if isinstance(kind, str) and kind not in manifests.READ_KINDS + (
-                        "Namespace", "ResourceQuota"):
-                    hint = manifests.schema.suggestion(kind, manifests.READ_KINDS)
-                    message = (f"kind {kind!r:.60} carries no workload numasched knows; skipped"
-                               + (f" (did you mean {hint}?)" if hint else ""))
-                    if strict:
-                        raise ValueError(message)
-                    warnings.warn(message, manifests.ManifestWarning)
-                    continue
-                kind = manifests.kind_of(doc, manifests.READ_KINDS + ("Namespace", "ResourceQuota"))
-                if kind == "Namespace":
-                    ns = manifests.namespace_spec(doc, strict=strict)
-                    namespace_numa[ns.name] = ns.numa
-                elif kind == "ResourceQuota":
-                    manifests.quota_spec(doc, strict=strict)
-                    skipped[kind] = skipped.get(kind, 0) + 1
-                else:
-                    found.append((where, manifests.workload_spec(doc, strict=strict)))
+                spec = _read_one(doc, strict, namespace_numa, skipped)
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
-        for w in caught:
+        if spec is not None:
+            found.append((where, spec))
+        for w in caught:     # again, outside, with the document named
             if issubclass(w.category, manifests.ManifestWarning):
                 warnings.warn(f"{where}: {w.message}", manifests.ManifestWarning, stacklevel=2)
             else:
@@ -133,6 +114,31 @@ def specs_from(documents: list[tuple[str, dict]], *, strict: bool = False
             spec = spec._replace(numa=namespace_numa[spec.namespace])
         out.append((where, spec))
     return out, notes
+
+
+def _read_one(doc, strict: bool, namespace_numa: dict, skipped: dict):
+    """The workload spec of one document, or None (a Namespace is recorded in
+    ``namespace_numa``, a skipped kind counted in ``skipped``)."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    if kind in manifests.NON_WORKLOAD_KINDS or kind == "ResourceQuota":
+        if kind == "ResourceQuota":
+            manifests.quota_spec(doc, strict=strict)
+        skipped[kind] = skipped.get(kind, 0) + 1
+        return None
+    known = manifests.READ_KINDS + ("Namespace",)
+    if isinstance(kind, str) and kind not in known:
+        hint = manifests.schema.suggestion(kind, manifests.READ_KINDS)
+        message = (f"kind {kind!r:.60} carries no workload numasched knows; skipped"
+                   + (f" (did you mean {hint}?)" if hint else ""))
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message, manifests.ManifestWarning)
+        return None
+    if manifests.kind_of(doc, known) == "Namespace":
+        ns = manifests.namespace_spec(doc, strict=strict)
+        namespace_numa[ns.name] = ns.numa
+        return None
+    return manifests.workload_spec(doc, strict=strict)
 
 
 def _label(spec: manifests.WorkloadSpec, replica: int | None, host: str | None = None) -> str:
