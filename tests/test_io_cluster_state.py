@@ -200,6 +200,23 @@ def test_kubectl_lists_and_typed_lists_are_flattened():
     assert [d["metadata"]["name"] for d in docs] == ["b"]
 
 
+def test_a_typed_nrt_list_without_item_kinds_is_a_topology(tmp_path):
+    import yaml
+
+    from numasched.io.topology import to_nrt
+
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(INVENTORY)
+    items = to_nrt(read_topology(inv))
+    for item in items:
+        del item["kind"]                    # as the API server writes list items
+    path = tmp_path / "nrts.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "topology.node.k8s.io/v1alpha2",
+                                    "kind": "NodeResourceTopologyList", "items": items}))
+    topo = read_topology(path)
+    assert topo.names == ("a", "b") and topo.topology_manager_scope() == "pod"
+
+
 def test_bound_pods_are_load_never_moved_and_finished_pods_are_ignored(tmp_path, topology):
     docs = {"apiVersion": "v1", "kind": "List", "items": [
         pod("running", guaranteed(cpu="6", mem="8Gi"), node="b", phase="Running"),

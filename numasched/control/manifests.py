@@ -6,8 +6,15 @@ requests.cpu: invalid quantity '2GB' ...``), so a refused manifest says exactly 
 
 Documents
     ``load_documents(source)`` takes a dict, a list of dicts, or YAML text (one or several
-    ``---`` documents, read with ``yaml.safe_load_all`` only). Empty documents are skipped and a
-    ``kind: List`` is flattened into its ``items``.
+    ``---`` documents, read by ``numasched.io.files.load_yaml``: safe types only, duplicate
+    keys, excessive depth and alias bombs refused). Empty documents are skipped; ``kind: List``
+    and typed lists (``PodList``...) as ``kubectl get -o yaml|json`` writes them are flattened.
+
+Unknown fields
+    Every field is checked against the Kubernetes / KubeVirt object's fields
+    (``numasched.control.schema``): an unknown one is a ``ManifestWarning`` naming its path and
+    the closest known field (``spec.template.spec.containers[0].resouces: unknown field, did
+    you mean resources?``); with ``strict=True`` it is a ``ValueError`` instead.
 
 Kinds and the choices made for them
     - ``Namespace``: ``metadata.name``; its default NUMA mode is the annotation
@@ -24,18 +31,33 @@ Kinds and the choices made for them
       nothing (``cpu``/``mem`` 0): it is still placed (the controller asks the kernel for one
       millicore and one byte, the smallest positive amount), but it is refused in a namespace
       whose quota limits that resource.
-    - ``Deployment``: ``spec.replicas`` (default 1, an integer >= 0) copies of the Pod in
-      ``spec.template``.
+    - ``Deployment``, ``ReplicaSet``, ``StatefulSet``: ``spec.replicas`` (default 1, an
+      integer in 0..``limits.max_replicas``) copies of the Pod in ``spec.template``. ``Job``:
+      ``spec.parallelism`` copies (default 1), at most ``spec.completions``, 0 when suspended.
+      ``DaemonSet``: one copy per eligible host (``WorkloadSpec.per_host``; the reader expands
+      it over a topology).
+    - A Pod's ``spec.nodeName`` and ``status.phase`` are kept (``WorkloadSpec.node``,
+      ``.phase``): a bound pod is existing load on that node (``.bound``), a Succeeded or
+      Failed one holds nothing (``.finished``). Its QoS class (``.qos``) and whether its
+      containers ask for whole CPUs (``.integer_cpu``) say whether the kubelet aligns it to
+      NUMA nodes (``.aligned``).
     - ``VirtualMachine`` (KubeVirt): vCPUs = ``sockets * cores * threads`` of
       ``spec.template.spec.domain.cpu`` (each defaults to 1); CPU is vCPUs x 1000 millicores
       unless ``domain.resources.requests.cpu`` is given. Memory is
       ``domain.resources.requests.memory`` (what the launcher pod requests) if given, else
       ``domain.memory.guest``; one of them is required. ``vnuma`` is true when
       ``domain.cpu.numa.guestMappingPassthrough`` is present (the guest sees its NUMA layout).
+      ``VirtualMachineInstance`` (its ``spec`` is the template's spec; ``status.nodeName`` binds
+      it) and ``VirtualMachinePool`` (``spec.replicas`` VMs of
+      ``spec.virtualMachineTemplate``) are read the same way.
 
 Quantities are Kubernetes quantities (``500m``, ``1.5``, ``2Gi``, ``1G``, ``1e3``) read with
 ``numasched.io.quantity``; a bare YAML number is a quantity too (``cpu: 2`` is two cores, not two
-millicores). Negative or unparsable amounts are refused.
+millicores). Negative or unparsable amounts are refused, and so is any amount above
+``codes.MAX_REQUEST_AMOUNT`` (2**62, the array API's limit), per container and for a pod's sum,
+so nothing admitted here can fail later in a placement call.
+
+The controller manages ``KINDS``; ``workload_spec`` reads every kind of ``READ_KINDS``.
 
 Placement hints, on the workload's own metadata (for a Deployment or a VM, the template's
 metadata wins over the object's):
@@ -53,7 +75,7 @@ from typing import NamedTuple
 
 from .. import codes
 from ..io import limits
-from ..io.files import check_items, decode, load_yaml
+from ..io.files import check_items, decode, flatten_list, load_yaml
 from ..io.quantity import count as parse_count
 from ..io.quantity import cpu_millicores, memory_bytes, shown
 from . import schema
@@ -190,27 +212,6 @@ def load_documents(source) -> list[dict]:
                              f"{type(doc).__name__} {_short(doc)}")
         out.extend(flatten_list(doc, f"document {i + 1}"))
         check_items(len(out), "manifests")
-    return out
-
-
-def flatten_list(doc: dict, where: str) -> list[dict]:
-    """The items of a ``List`` / ``<Kind>List`` object, or ``[doc]`` for any other object."""
-    kind = doc.get("kind")
-    if not (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
-        return [doc]
-    items = doc.get("items") or []
-    if not isinstance(items, list):
-        raise ValueError(f"{where}: items: expected a list, got {type(items).__name__}")
-    check_items(len(items), where)
-    item_kind = kind[: -len("List")] or None
-    out = []
-    for j, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValueError(f"{where}: items[{j}]: expected a mapping, got "
-                             f"{type(item).__name__}")
-        if item_kind and "kind" not in item:
-            item = {"kind": item_kind, **item}
-        out.append(item)
     return out
 
 

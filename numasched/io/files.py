@@ -231,5 +231,30 @@ def check_items(count: int, source: str) -> None:
         raise ValueError(f"{_at(source)}{count:,} objects, more than {lim:,} (limits.max_objects)")
 
 
+def flatten_list(doc, where: str) -> list:
+    """The items of a ``List`` / ``<Kind>List`` object (``kubectl get -o yaml|json``, the API's
+    typed lists, whose items carry no ``kind``: they take the list's kind without ``List``), or
+    ``[doc]`` for anything else; at most ``max_objects`` items."""
+    if not isinstance(doc, dict):
+        return [doc]
+    kind = doc.get("kind")
+    if not (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+        return [doc]
+    items = doc.get("items") or []
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: items: expected a list, got {type(items).__name__}")
+    check_items(len(items), where)
+    item_kind = kind[: -len("List")] or None
+    out = []
+    for j, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: items[{j}]: expected a mapping, got "
+                             f"{type(item).__name__}")
+        if item_kind and "kind" not in item:
+            item = {"kind": item_kind, **item}
+        out.append(item)
+    return out
+
+
 __all__ = ["read_bytes", "read_text", "decode", "load_yaml", "yaml_error", "check_items",
-           "C_LOADER"]
+           "flatten_list", "C_LOADER"]

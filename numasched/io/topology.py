@@ -47,7 +47,7 @@ import numpy as np
 from ..api import Cluster
 from ..codes import MAX_NODE_AMOUNT, MAX_NODES
 from . import limits
-from .files import check_items, load_yaml, read_text
+from .files import check_items, flatten_list, load_yaml, read_text
 from .quantity import cpu_millicores, format_cpu, memory_bytes
 
 LOCAL_DISTANCE = 10
@@ -272,18 +272,7 @@ def read_topology(path) -> Topology:
 
 
 def _flatten_lists(docs: list, source: str) -> list:
-    out = []
-    for doc in docs:
-        if isinstance(doc, dict) and isinstance(doc.get("kind"), str) and doc["kind"].endswith("List") \
-                and "items" in doc:
-            items = doc["items"] or []
-            if not isinstance(items, list):
-                raise ValueError(f"{source}: items: expected a list, got {type(items).__name__}")
-            check_items(len(items), source)
-            out += items
-        else:
-            out.append(doc)
-    return out
+    return [item for doc in docs for item in flatten_list(doc, source)]
 
 
 def _object_name(doc: dict, where: str) -> str:
