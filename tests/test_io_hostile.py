@@ -45,6 +45,8 @@ def test_a_20000_character_quantity_is_refused_at_once_and_the_error_is_short():
     with limits.override(max_quantity_chars=30_000):   # linear even when allowed: no hang
         with pytest.raises(ValueError, match="not a number|unknown unit"):
             q.cpu_millicores("1" * 20_000 + ".5.", "spec.cpu")
+        with pytest.raises(ValueError, match=r"^spec.cpu: .*more than 1000 digits"):
+            q.cpu_millicores("1" * 20_000, "spec.cpu")
 
 
 @pytest.mark.parametrize("value", ["１", "٣", "2\u0660", "1e\u0663"])

@@ -40,6 +40,7 @@ _SUFFIXES = {**_BINARY, **_DECIMAL}
 _NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?([A-Za-z]*)", re.ASCII)
 _MAX_EXPONENT = 30  # 1e30 is already far above any real amount; larger is a typo
 _SHOWN = 40         # characters of a refused value quoted in an error
+_MAX_DIGITS = 1000  # even with a raised length limit, int() of the digits stays cheap
 
 
 def shown(value) -> str:
@@ -83,7 +84,10 @@ def parse(value, field: str) -> Fraction:
     if abs(power) > _MAX_EXPONENT:
         raise ValueError(f"{field}: invalid quantity {shown(value)} (exponent out of range)")
     fraction = fraction or ""
-    digits = int((whole or "0") + fraction)   # at most max_quantity_chars digits: cheap
+    if len(whole) + len(fraction) > _MAX_DIGITS:
+        raise ValueError(f"{field}: invalid quantity {shown(value)} (more than {_MAX_DIGITS} "
+                         "digits)")
+    digits = int((whole or "0") + fraction)   # few digits: cheap
     number = Fraction(digits, 10 ** len(fraction)) * Fraction(10) ** power * _SUFFIXES[suffix]
     if sign == "-" and number != 0:
         raise ValueError(f"{field}: quantity must not be negative, got {shown(value)}")

@@ -87,9 +87,9 @@ def _number(text: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{where}: expected a number, got {text!r}") from None
+        raise ValueError(f"{where}: expected a number, got {text!r:.40}") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{where}: expected a finite number >= 0, got {text!r}")
+        raise ValueError(f"{where}: expected a finite number >= 0, got {text!r:.40}")
     return value
 
 
@@ -144,7 +144,8 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
         try:
             priority = int(get["priority"] or 0)
         except ValueError:
-            raise ValueError(f"{where}: priority: expected an integer, got {get['priority']!r}") from None
+            raise ValueError(f"{where}: priority: expected an integer, got "
+                             f"{get['priority']!r:.40}") from None
         if not -(2**31) <= priority < 2**31:
             raise ValueError(f"{where}: priority: must fit in int32, got {priority}")
         for c, v in zip(REQUIRED + OPTIONAL, (arrival, departure, cpu, mem, kind, namespace, name,
