@@ -139,6 +139,18 @@ def _where(mark) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
+def _refuse(source: str | None, problem: str, event) -> None:
+    raise ValueError(f"{_at(source)}{problem}{_where(event.start_mark)}")
+
+
+_LIMIT_OF = {"documents": "max_objects", "levels of nesting": "max_yaml_depth"}
+
+
+def _at_most(count: int, most: int, what: str, source: str | None, event) -> None:
+    if count > most:
+        _refuse(source, f"more than {most:,} {what} (limits.{_LIMIT_OF[what]})", event)
+
+
 def _check_events(text: str, source: str, lim: _limits.Limits) -> None:
     """One pass over the parser's events (no tree is built, no recursion): depth, document
     count and alias expansion within the limits. libyaml's composer recurses in C per level,
@@ -156,18 +168,14 @@ def _check_events(text: str, source: str, lim: _limits.Limits) -> None:
                 break
             if isinstance(event, DocumentStartEvent):
                 documents += 1
-                if documents > lim.max_objects:
-                    raise ValueError(f"{_at(source)}more than {lim.max_objects:,} documents "
-                                     f"(limits.max_objects){_where(event.start_mark)}")
+                _at_most(documents, lim.max_objects, "documents", source, event)
                 sizes.clear()
                 continue
             if not isinstance(event, (NodeEvent, CollectionEndEvent)):
                 continue
             if isinstance(event, CollectionStartEvent):
                 depth += 1
-                if depth > lim.max_yaml_depth:
-                    raise ValueError(f"{_at(source)}nesting deeper than {lim.max_yaml_depth} levels "
-                                     f"(limits.max_yaml_depth){_where(event.start_mark)}")
+                _at_most(depth, lim.max_yaml_depth, "levels of nesting", source, event)
                 stack.append([event.anchor, 1])
                 continue
             if isinstance(event, CollectionEndEvent):
@@ -180,8 +188,7 @@ def _check_events(text: str, source: str, lim: _limits.Limits) -> None:
                 if isinstance(event, AliasEvent):
                     expanded += size
                     if expanded > budget:
-                        raise ValueError(f"{_at(source)}aliases expand to more than {budget:,} "
-                                         f"nodes{_where(event.start_mark)}")
+                        _refuse(source, f"aliases expand to more than {budget:,} nodes", event)
                 elif event.anchor is not None:
                     sizes[event.anchor] = 1
             if stack:
