@@ -1,7 +1,12 @@
 """Kubernetes quantities: exact conversion, rounding up, and one clear error per bad value."""
-import pytest
-from hypothesis import given, strategies as st
+import math
+from fractions import Fraction
 
+import pytest
+from conftest import examples
+from hypothesis import given, settings, strategies as st
+
+from numasched import codes
 from numasched.io import quantity as q
 
 
@@ -45,3 +50,26 @@ def test_count():
 def test_format_round_trips(n):
     assert q.cpu_millicores(q.format_cpu(n)) == n
     assert q.memory_bytes(q.format_memory(n)) == n
+
+
+_UNITS = {"": 1, "m": Fraction(1, 1000), "k": 1000, "M": 10**6, "Ki": 1024, "Mi": 2**20,
+          "Gi": 2**30, "u": Fraction(1, 10**6), "n": Fraction(1, 10**9)}
+
+
+@given(st.text("0123456789", min_size=1, max_size=12), st.text("0123456789", max_size=6),
+       st.one_of(st.sampled_from(sorted(_UNITS)).map(lambda u: ("unit", u)),
+                 st.integers(-6, 6).map(lambda e: ("exp", e))))
+@settings(max_examples=examples(200))
+def test_the_parser_agrees_with_exact_decimal_arithmetic(whole, fraction, tail):
+    text = whole + (f".{fraction}" if fraction else "")
+    number = Fraction(text)
+    if tail[0] == "unit":
+        text, number = text + tail[1], number * _UNITS[tail[1]]
+    else:
+        text, number = f"{text}e{tail[1]}", number * Fraction(10) ** tail[1]
+    assert q.parse(text, "x") == number
+    if math.ceil(number) <= codes.MAX_REQUEST_AMOUNT:
+        assert q.memory_bytes(text) == math.ceil(number)
+    else:
+        with pytest.raises(ValueError, match="above the largest amount"):
+            q.memory_bytes(text)
