@@ -310,6 +310,15 @@ def test_kubelet_mode(containers, scope, policy, mode):
     assert kubelet_mode(workload_spec(pod("p", *containers)), policy, scope) == mode
 
 
+def test_a_vnuma_or_dedicated_cpu_vm_is_guaranteed():
+    def vm(cpu):
+        return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "v"},
+                "spec": {"template": {"spec": {"domain": {"cpu": cpu, "memory": {"guest": "8Gi"}}}}}}
+    assert workload_spec(vm({"cores": 4})).qos == "Burstable"
+    assert workload_spec(vm({"cores": 4, "dedicatedCpuPlacement": True})).aligned
+    assert workload_spec(vm({"cores": 4, "numa": {"guestMappingPassthrough": {}}})).aligned
+
+
 def test_the_annotation_wins_over_the_kubelet_mode():
     manifest = pod("p", container("a", "1", "1Gi"))
     manifest["metadata"]["annotations"] = {"numasched.io/numa": "restricted"}

@@ -549,7 +549,8 @@ def vm_requests(vmi_spec: dict, path: str) -> tuple[int, int, bool]:
 def vm_facts(vmi_spec: dict, path: str) -> tuple[int, int, bool, str]:
     """(millicores, bytes, vnuma, QoS class) of a KubeVirt VirtualMachineInstance spec. The
     launcher pod is Guaranteed with ``domain.cpu.dedicatedCpuPlacement: true`` (KubeVirt then
-    sets its limits to its requests), or when ``domain.resources`` limits equal the requests."""
+    sets its limits to its requests; ``guestMappingPassthrough`` requires it), or when
+    ``domain.resources`` limits equal the requests."""
     domain = _mapping(vmi_spec, "domain", f"{path}.domain", required=True)
     dpath = f"{path}.domain"
     cpu_spec = _mapping(domain, "cpu", f"{dpath}.cpu")
@@ -582,8 +583,8 @@ def vm_facts(vmi_spec: dict, path: str) -> tuple[int, int, bool, str]:
         raise ValueError(f"{dpath}.memory.guest: required (or {dpath}.resources.requests.memory)")
     if mem == 0:
         raise ValueError(f"{field}: a VM must have some memory, got 0")
-    if cpu_spec.get("dedicatedCpuPlacement") is True:
-        qos = "Guaranteed"
+    if cpu_spec.get("dedicatedCpuPlacement") is True or vnuma:
+        qos = "Guaranteed"   # KubeVirt requires dedicated CPUs for guestMappingPassthrough
     elif "cpu" in limits_ and "memory" in limits_ and \
             manifest_cpu(limits_["cpu"], f"{dpath}.resources.limits.cpu") == cpu and \
             manifest_memory(limits_["memory"], f"{dpath}.resources.limits.memory") == mem:
