@@ -1,2 +1,2 @@
-"""Improving a placement after the greedy pass: ``refine.py`` (local search behind
-``place(..., refine=S)``)."""
+"""Improving a placement: ``refine.py`` (local search behind ``place(..., refine=S)``),
+``rebalance.py`` (migration plans for a running placement) and ``plan.py`` (capacity planning)."""
