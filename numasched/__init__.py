@@ -15,8 +15,9 @@ from . import codes
 from ._backend import available as available_backends
 from .api import Cluster, Placement, Requests, place
 from .embedding import HostScores, filter_hosts, score_batch, score_hosts
+from .optimize.plan import plan
 from .optimize.rebalance import Plan, rebalance
 
 __all__ = ["Cluster", "Requests", "Placement", "place", "codes", "available_backends",
-           "filter_hosts", "score_hosts", "score_batch", "HostScores", "rebalance", "Plan"]
+           "filter_hosts", "score_hosts", "score_batch", "HostScores", "rebalance", "Plan", "plan"]
 __version__ = "0.1.0"

@@ -20,9 +20,9 @@ def cli() -> None:
 
 # One module per command (or per small family of commands), defining ``command`` (or a list
 # ``commands``); a new command is one module and one entry here.
-from . import demo, extender, pacific, place, simulate, topology  # noqa: E402
+from . import demo, extender, pacific, place, plan, simulate, topology  # noqa: E402
 
-for _module in (demo, pacific, topology, place, simulate, extender):
+for _module in (demo, pacific, topology, place, simulate, extender, plan):
     for _command in getattr(_module, "commands", None) or [_module.command]:
         cli.add_command(_command)
 
