@@ -289,3 +289,15 @@ def test_a_cluster_with_bad_running_state_is_refused():
                   mem_by_node=[[GiB, 0], [GiB, 0]])
     with pytest.raises(ValueError, match="with a Cluster, pass requests= and host="):
         rebalance(cluster)
+
+
+def test_group_caps_limit_the_moves_of_each_group():
+    state = fragmented(4)
+    n = len(state.requests)
+    groups = np.arange(n) % 3          # three groups; group 2 may not move at all
+    plan = rebalance(state, max_moves=40, groups=groups, group_moves=[2, 5, 0])
+    replay_and_check(plan)
+    moved = np.bincount([groups[m.request] for m in plan.moves], minlength=3)
+    assert moved[0] <= 2 and moved[1] <= 5 and moved[2] == 0
+    with pytest.raises(ValueError, match="groups names group 2, but group_moves has 2 entries"):
+        rebalance(state, groups=groups, group_moves=[1, 1])

@@ -265,6 +265,9 @@ class _Planner(_Search):
         self.episodes: list[int] = []              # number of moves at the end of each episode
         self.values: list[float] = []              # objective value after each episode
         self.move_budget = 0
+        self.group = None                          # group id per request (-1: none), or None
+        self.group_cap: list[int] = []             # moves allowed per group
+        self.group_moved: list[int] = []
         n_hosts = placement.cluster.hosts
         self.pinned_on = [False] * n_hosts
         for i, h in enumerate(self.host.tolist()):
@@ -275,8 +278,13 @@ class _Planner(_Search):
     def moves_left(self) -> int:
         return self.move_budget - len(self.moves)
 
+    def group_allows(self, i) -> bool:
+        g = self.group[i] if self.group is not None else -1
+        return g < 0 or self.group_moved[g] < self.group_cap[g]
+
     def movable(self, i) -> bool:
-        return i < self.n_movable and self.required[i] < 0
+        """May request i change host: not a reservation, not pinned, its group not at its cap."""
+        return i < self.n_movable and self.required[i] < 0 and self.group_allows(i)
 
     def move(self, i, target, found) -> None:
         """Move request i to ``target`` with the allocation ``found`` (computed while i was still
@@ -289,9 +297,15 @@ class _Planner(_Search):
         self.moves.append(Move(len(self.moves), i, source, target, source_nodes,
                                _mask_nodes(mask), tuple(int(x) for x in rows_c),
                                tuple(int(x) for x in rows_m)))
+        if self.group is not None and self.group[i] >= 0:
+            self.group_moved[self.group[i]] += 1
 
     def undo_moves(self, log_mark, moves_mark) -> None:
         self.undo_to(log_mark)
+        if self.group is not None:
+            for m in self.moves[moves_mark:]:
+                if self.group[m.request] >= 0:
+                    self.group_moved[self.group[m.request]] -= 1
         del self.moves[moves_mark:]
 
     def end_episode(self, value: float) -> None:
@@ -356,7 +370,7 @@ class _Planner(_Search):
         """Move every request off host h onto other hosts in use, within the move budget."""
         targets = [g for g in used if g != h]
         for i in sorted(self.items[h], key=lambda i: (-self.size(i), i)):
-            if self.moves_left() <= 0:
+            if self.moves_left() <= 0 or not self.movable(i):
                 return False
             g, found = self.best_target(i, targets)
             if g >= 0:
@@ -472,7 +486,7 @@ class _Planner(_Search):
             if self.moves_left() <= 0 or self.out_of_budget():
                 return
             now = self.local_fraction(i, self.alloc_c[i], self.alloc_m[i])
-            if now >= 1.0 - EPS:
+            if now >= 1.0 - EPS or not self.group_allows(i):
                 continue
             own = int(self.host[i])
             best = (now + 1e-9, -1, None)
@@ -601,7 +615,7 @@ def _objective_value(s: dict, objective: str) -> float:
 def rebalance(state, requests=None, *, host=None, cpu_by_node=None, mem_by_node=None,
               objective: str = "hosts", max_moves: int = 10, pending=None, policy=None,
               numa: str | None = None, node: str | None = None, effort: float = 1.0,
-              seed: int = 0) -> Plan:
+              seed: int = 0, groups=None, group_moves=None) -> Plan:
     """A migration plan of at most ``max_moves`` moves that improves ``objective``.
 
     ``state`` is a ``Placement`` (what ``place()`` returned, or any placement of the same shape),
@@ -612,7 +626,9 @@ def rebalance(state, requests=None, *, host=None, cpu_by_node=None, mem_by_node=
     and ``node`` default to the placement's settings (for a cluster: best-fit, restricted, pack):
     ``node`` chooses among equal node sets on a move, the three decide how the pending set is
     counted. ``effort`` bounds the search's work like ``place(refine=...)``'s seconds; with the
-    same inputs, ``effort`` and ``seed`` the plan is the same on every machine.
+    same inputs, ``effort`` and ``seed`` the plan is the same on every machine. ``groups[i]``
+    (int, -1 = none) puts request i in a group of which at most ``group_moves[g]`` requests move
+    in the plan (a Deployment's ``maxUnavailable``).
 
     Every move is feasible at its step with both copies counted, keeps its request's NUMA mode
     and required host, and targets a schedulable host; the objective after the plan is never
@@ -665,12 +681,13 @@ def rebalance(state, requests=None, *, host=None, cpu_by_node=None, mem_by_node=
     elif pending is not None:
         raise ValueError(f"pending is only used by objective 'pending', not {objective!r}")
 
+    groups, group_moves = _check_groups(groups, group_moves, len(placement.requests))
     before = _metrics(placement, objective, pending, pending_modes, policy, numa, node)
     moves: list[Move] = []
     notes: list[str] = []
     if max_moves and effort:
         moves = _search(placement, objective, max_moves, pending, pending_modes, effort, seed,
-                        (policy, numa, node), before["objective"])
+                        (policy, numa, node), before["objective"], groups, group_moves)
     final = apply_moves(placement, moves)
     after = _metrics(final, objective, pending, pending_modes, policy, numa, node)
     if after["objective"] > before["objective"]:   # the cut below makes this impossible
@@ -680,8 +697,24 @@ def rebalance(state, requests=None, *, host=None, cpu_by_node=None, mem_by_node=
     return Plan(objective, tuple(moves), before, after, placement, final, seed, tuple(notes))
 
 
+def _check_groups(groups, group_moves, n):
+    from .._validate import int_array, same_length
+
+    if groups is None and group_moves is None:
+        return None, None
+    if groups is None or group_moves is None:
+        raise ValueError("groups and group_moves must be given together")
+    groups = int_array(groups, "groups", ndim=1, lo=-1)
+    same_length("groups", groups, n, "requests")
+    group_moves = int_array(group_moves, "group_moves", ndim=1, lo=0)
+    if groups.size and groups.max() >= group_moves.size:
+        raise ValueError(f"groups names group {int(groups.max())}, but group_moves has "
+                         f"{group_moves.size} entries")
+    return groups, group_moves
+
+
 def _search(placement, objective, max_moves, pending, pending_modes, effort, seed, call,
-            value_before) -> list[Move]:
+            value_before, groups=None, group_moves=None) -> list[Move]:
     from ..api import Requests
 
     r = placement.requests
@@ -704,6 +737,10 @@ def _search(placement, objective, max_moves, pending, pending_modes, effort, see
             arrays[name] = np.concatenate([arrays[name], extra])
     planner = _Planner(placement, requests, modes, arrays, int(effort * WORK_PER_SECOND), seed, n)
     planner.move_budget = max_moves
+    if groups is not None:
+        planner.group = groups.tolist() + [-1] * (len(requests) - n)
+        planner.group_cap = group_moves.tolist()
+        planner.group_moved = [0] * len(planner.group_cap)
     c = placement.cluster
     planner.max_c = float(max(c.node_cpu.sum(axis=1).max(), 1)) if c.hosts else 1.0
     planner.max_m = float(max(c.node_mem.sum(axis=1).max(), 1)) if c.hosts else 1.0
