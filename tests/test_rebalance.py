@@ -301,3 +301,106 @@ def test_group_caps_limit_the_moves_of_each_group():
     assert moved[0] <= 2 and moved[1] <= 5 and moved[2] == 0
     with pytest.raises(ValueError, match="groups names group 2, but group_moves has 2 entries"):
         rebalance(state, groups=groups, group_moves=[1, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# In the controller
+# ---------------------------------------------------------------------------------------------
+def _pod(name, cpu, mem):
+    return {"kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [
+        {"name": "a", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]}}
+
+
+def _vm(name, cpu, mem):
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"domain": {"resources": {
+                "requests": {"cpu": cpu, "memory": mem}}}}}}}
+
+
+def _web(replicas, max_unavailable):
+    spec = {"replicas": replicas, "template": {"spec": {"containers": [
+        {"name": "a", "resources": {"requests": {"cpu": "2", "memory": "2Gi"}}}]}}}
+    if max_unavailable is not None:
+        spec["strategy"] = {"rollingUpdate": {"maxUnavailable": max_unavailable}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": spec}
+
+
+def spread_controller(max_unavailable=1, **kwargs):
+    from numasched.control import Controller
+
+    ctl = Controller(policy="worst-fit", **kwargs)
+    for h in range(6):
+        ctl.ops.add_host(f"h{h}", nodes=[("16", "64Gi"), ("16", "64Gi")])
+    for i in range(6):
+        ctl.apply(_pod(f"p{i}", "4", "8Gi"))
+        ctl.apply(_vm(f"v{i}", "4", "8Gi"))
+    ctl.apply(_web(6, max_unavailable))
+    ctl.reconcile()
+    return ctl
+
+
+def hosts_in_use(ctl) -> int:
+    cluster, _ = ctl.cluster()
+    return int(((cluster.free_cpu != cluster.node_cpu).any(axis=1)).sum())
+
+
+def test_controller_dry_run_changes_nothing_and_applying_moves_bindings():
+    ctl = spread_controller(max_unavailable="100%")
+    before = {(w["kind"], w["metadata"]["name"]): w["status"]["host"]
+              for kind in ("Pod", "VirtualMachine") for w in ctl.list(kind)}
+    events = len(ctl.list("Event"))
+    dry = ctl.rebalance(max_moves=30)
+    assert not dry.applied and len(dry.steps) > 0 and hosts_in_use(ctl) == 6
+    assert len(ctl.list("Event")) == events
+    done = ctl.rebalance(max_moves=30, dry_run=False)
+    assert done.applied and [s.name for s in done.steps] == [s.name for s in dry.steps]
+    assert ctl.audit() == []
+    assert hosts_in_use(ctl) == done.after["hosts_used"] < 6
+    after = {(w["kind"], w["metadata"]["name"]): w["status"] for kind in ("Pod", "VirtualMachine")
+             for w in ctl.list(kind)}
+    assert all(s["phase"] == "Running" for s in after.values())
+    for step in done.steps:
+        key = (step.kind, step.name)
+        assert before[key] == step.source and after[key]["host"] == step.target
+        assert step.action == ("migrate" if step.kind == "VirtualMachine" else "evict")
+    log = ctl.list("Event")[events:]
+    reasons = [(e["reason"], e["name"]) for e in log]
+    for step in done.steps:
+        if step.action == "migrate":
+            assert ("Migrated", step.name) in reasons
+        else:
+            assert ("Evicted", step.name) in reasons and ("Scheduled", step.name) in reasons
+
+
+def test_max_unavailable_bounds_the_replicas_moved_per_plan():
+    for cap, limit in ((1, 1), ("50%", 3), (None, 1)):   # None: Kubernetes' default 25% of 6
+        ctl = spread_controller(max_unavailable=cap)
+        plan = ctl.rebalance(max_moves=40)
+        moved = sum(1 for s in plan.steps if s.name.startswith("web-"))
+        assert moved <= limit, (cap, moved)
+    with pytest.raises(ValueError, match="maxUnavailable: expected an integer or a percentage"):
+        from numasched.control.rebalance import max_unavailable
+        max_unavailable({"spec": {"strategy": {"rollingUpdate": {"maxUnavailable": "x"}}}}, 4)
+
+
+def test_a_stale_plan_stops_at_the_first_move_that_no_longer_holds():
+    ctl = spread_controller(max_unavailable="100%")
+    planned = ctl.rebalance(max_moves=30)
+    first = planned.steps[0]
+    ctl.delete(first.kind, first.namespace, first.name)
+    ctl.reconcile()
+    from numasched.control import rebalance as control_rebalance
+    done = control_rebalance.apply(ctl, planned)
+    assert len(done.steps) == 0 and ctl.audit() == []
+    assert ctl.list("Event")[-1]["reason"] == "RebalanceStopped"
+
+
+def test_periodic_mode_rebalances_when_out_of_balance():
+    ctl = spread_controller(max_unavailable="100%", rebalance_every=2, rebalance_threshold=0.1,
+                            rebalance_moves=30)
+    assert ctl.reconcile().rebalanced is not None     # round 2: due, hosts 6 over a bound of 2
+    assert hosts_in_use(ctl) < 6 and ctl.audit() == []
+    assert ctl.reconcile().rebalanced is None          # round 3: not due
+    with pytest.raises(ValueError, match="rebalance_every must be a positive integer"):
+        spread_controller(rebalance_every=0)

@@ -30,6 +30,7 @@ from ..api import Cluster, Requests, place
 from ..io.quantity import format_cpu, format_memory
 from . import manifests as mf
 from . import quota as q
+from . import rebalance as rebalancing
 from .ops import Operator
 from .store import (
     HOST_STATES,
@@ -152,6 +153,7 @@ class ReconcileResult:
         self.status_changes = 0
         self.kernel_calls = 0
         self.kernel_seconds = 0.0
+        self.rebalanced = None   # the plan the periodic mode applied this round, if any
 
     def _keys(self, name: str) -> list:
         if name not in self._cache:
@@ -206,7 +208,9 @@ class Controller:
     """
 
     def __init__(self, *, policy="best-fit", numa: str = "restricted", node: str = "pack",
-                 backend: str = "auto", event_limit: int = 100_000):
+                 backend: str = "auto", event_limit: int = 100_000,
+                 rebalance_every: int | None = None, rebalance_threshold: float = 0.1,
+                 rebalance_moves: int = 10):
         compiled = policies.get(policy).compile(numa=numa, node=node, order="given")
         if compiled.order != codes.ORDER_GIVEN:
             raise ValueError(f"policy {policy!r} fixes the request order to "
@@ -217,6 +221,8 @@ class Controller:
         if isinstance(event_limit, bool) or not isinstance(event_limit, int) or event_limit < 1:
             raise ValueError(f"event_limit must be a positive integer, got {event_limit!r}")
         self.policy, self.numa, self.node, self.backend = policy, numa, node, backend
+        self._periodic = None if rebalance_every is None else rebalancing.Periodic(
+            rebalance_every, rebalance_threshold, rebalance_moves)
         self._numa_code = compiled.numa
         self._store = Store(event_limit=event_limit)
         self.ops = Operator(self)
@@ -863,7 +869,16 @@ class Controller:
             result.kernel_seconds = time.perf_counter() - t0
             result.kernel_calls = 1
             self._write_back(p, pending, host_rows, result)
+        if self._periodic is not None and self._periodic.due(st.round):
+            result.rebalanced = self._periodic.run(self)
         return result
+
+    def rebalance(self, max_moves: int = 10, objective: str = "hosts", dry_run: bool = True,
+                  **options):
+        """A migration plan over the Running workloads (``numasched.control.rebalance``),
+        applied (VMs migrate live, Pods are evicted and re-placed) unless ``dry_run``."""
+        planned = rebalancing.plan(self, max_moves=max_moves, objective=objective, **options)
+        return planned if dry_run else rebalancing.apply(self, planned)
 
     def _evict(self, idx: np.ndarray) -> None:
         """Unbind the rows ``idx`` from hosts that left service, with events per host, per
