@@ -24,8 +24,16 @@ from .common import OUTPUTS, UserError, emit, progress, user_errors
               help="table, json or yaml (json/yaml include the whole time series).")
 @click.option("--plot", "plot_path", default=None, metavar="FILE",
               help="Also write pending and utilisation over time (PNG; needs matplotlib).")
+@click.option("--rebalance", type=click.Choice(["plan", "descheduler"]), default=None,
+              help="Also rebalance during the replay: migration plans (plan) or the "
+                   "descheduler-like baseline (evict from under-used hosts).")
+@click.option("--rebalance-every", default=60.0, show_default=True, type=click.FloatRange(min=0,
+              min_open=True), metavar="T", help="Trace time between rebalancing rounds.")
+@click.option("--max-moves", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Moves (or evictions) per rebalancing round.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(topology_path, trace_path, policy, numa, backend, output, plot_path, quiet) -> None:
+def command(topology_path, trace_path, policy, numa, backend, output, plot_path, rebalance,
+            rebalance_every, max_moves, quiet) -> None:
     """Replay a trace of timed requests through the controller; report pending, locality and
     utilisation over time."""
     from .. import policies
@@ -41,7 +49,8 @@ def command(topology_path, trace_path, policy, numa, backend, output, plot_path,
         mode, _ = default_numa(topo, numa)
         with progress(f"replaying {len(trace):,} requests", quiet) as advance:
             report = io_trace.replay(topo, trace, policy=policy, numa=mode, backend=backend,
-                                     progress=advance)
+                                     progress=advance, rebalance=rebalance,
+                                     rebalance_every=rebalance_every, max_moves=max_moves)
         if plot_path:
             from ..io import plots
             plots.replay_plot(report, plot_path)

@@ -278,11 +278,11 @@ class Periodic:
         return apply(controller, planned) if planned.steps else None
 
 
-def evict_underused(controller, *, threshold: float = 0.5, max_moves: int = 10) -> int:
+def evict_underused(controller, *, threshold: float = 0.5, max_moves: int = 10) -> list:
     """The descheduler-like baseline: evict every workload of the least used Ready hosts whose
     utilisation (the larger of CPU and memory in use over capacity) is under ``threshold``,
-    whole hosts, up to ``max_moves`` evictions; the next reconcile re-places them. Returns how
-    many were evicted."""
+    whole hosts, up to ``max_moves`` evictions; the next reconcile re-places them. Returns the
+    keys ``(kind, namespace, name)`` evicted."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be within [0, 1], got {threshold!r}")
     max_moves = rb._check_int(max_moves, "max_moves", 0)
@@ -306,16 +306,18 @@ def evict_underused(controller, *, threshold: float = 0.5, max_moves: int = 10) 
             continue
         victims.extend(on.tolist())
     if not victims:
-        return 0
+        return []
     idx = np.array(sorted(victims), dtype=np.int64)
+    keys = []
     for r in idx.tolist():
         kind, namespace, name = st.key_of_row(r)
+        keys.append((kind, namespace, name))
         st.event("Normal", "Evicted", kind, namespace, name,
                  f"descheduler: {hosts.names[int(rows.host[r])]} is under-used")
     st.unbind(idx)
     rows.reason[idx] = REASON_NEW
     rows.rv[idx] = st.bump(idx.size) + np.arange(idx.size)
-    return int(idx.size)
+    return keys
 
 
 __all__ = ["plan", "apply", "Periodic", "ControllerPlan", "Step", "imbalance", "max_unavailable",

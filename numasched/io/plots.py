@@ -2,8 +2,11 @@
 
 - ``occupancy_heatmap``: per host and NUMA node, the share of CPU and of memory in use after a
   placement (absent nodes blank).
-- ``replay_plot``: pending requests and CPU / memory utilisation over the time of a trace
-  replay.
+- ``replay_plot``: pending requests, CPU / memory utilisation and hosts in use over the time of
+  a trace replay (with the moves made, when it rebalanced).
+- ``rebalance_plot``: several replays of one trace side by side (without rebalancing, with
+  migration plans, with the descheduler-like baseline): hosts in use, pending requests and the
+  moves made so far, over time.
 """
 from __future__ import annotations
 
@@ -91,7 +94,10 @@ def replay_plot(report: dict, path="replay.png", *, title: str | None = None) ->
     plt = _pyplot()
     series = report["series"]
     t = np.array(series["time"], dtype=np.float64)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, layout="constrained")
+    hosts = "hosts_used" in series
+    fig, axes = plt.subplots(3 if hosts else 2, 1, figsize=(8, 7 if hosts else 5), sharex=True,
+                             layout="constrained")
+    ax1, ax2 = axes[0], axes[1]
     ax1.step(t, series["pending"], where="post", color="tab:red", label="pending")
     ax1.step(t, series["running"], where="post", color="tab:blue", label="running")
     ax1.set_ylabel("requests")
@@ -102,11 +108,45 @@ def replay_plot(report: dict, path="replay.png", *, title: str | None = None) ->
     ax2.step(t, 100 * locality, where="post", label="locality (running)", linestyle=":")
     ax2.set_ylabel("% of cluster")
     ax2.set_ylim(0, 105)
-    ax2.set_xlabel(f"time ({report.get('time_unit', 's')})")
+    axes[-1].set_xlabel(f"time ({report.get('time_unit', 's')})")
     ax2.legend(loc="lower right", fontsize=8)
+    if hosts:
+        ax3 = axes[2]
+        ax3.step(t, series["hosts_used"], where="post", color="tab:green", label="hosts in use")
+        ax3.set_ylabel("hosts")
+        moved = np.flatnonzero(np.array(series.get("moves", []), dtype=np.int64) > 0)
+        if moved.size:
+            ax3.plot(t[moved], np.array(series["hosts_used"])[moved], "v", color="tab:purple",
+                     markersize=4, label=f"rebalanced ({int(np.sum(series['moves']))} moves)")
+        ax3.legend(loc="lower right", fontsize=8)
     ax1.set_title(title or "Trace replay: pending and utilisation over time", fontsize=10)
     _save(fig, path)
     return str(path)
 
 
-__all__ = ["occupancy_heatmap", "replay_plot", "occupancy"]
+def rebalance_plot(reports: dict, path="rebalance.png", *, title: str | None = None) -> str:
+    """Write hosts in use, pending requests and moves made so far over time for several replays
+    of one trace (``{label: report}``, reports of ``numasched.io.trace.replay``); returns
+    ``path``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True, layout="constrained")
+    for label, report in reports.items():
+        series = report["series"]
+        t = np.array(series["time"], dtype=np.float64)
+        s = report["summary"]
+        axes[0].step(t, series["hosts_used"], where="post",
+                     label=f"{label} (mean {s['mean_hosts_used']:.1f})")
+        axes[1].step(t, series["pending"], where="post",
+                     label=f"{label} (mean {s['mean_pending']:.1f})")
+        axes[2].step(t, np.cumsum(series["moves"]), where="post",
+                     label=f"{label} ({s['moves_per_hour']:.0f} per hour)")
+    for ax, ylabel in zip(axes, ("hosts in use", "pending requests", "moves so far")):
+        ax.set_ylabel(ylabel)
+        ax.legend(loc="upper left", fontsize=8)
+    axes[-1].set_xlabel("time (s)")
+    axes[0].set_title(title or "Rebalancing on churn: hosts in use, pending, moves", fontsize=10)
+    _save(fig, path)
+    return str(path)
+
+
+__all__ = ["occupancy_heatmap", "replay_plot", "rebalance_plot", "occupancy"]

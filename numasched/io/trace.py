@@ -19,9 +19,17 @@ Format (a header row, then one request per row; ``#`` lines are comments)::
 distinct event time in order, deletes what departs, applies what arrives (as Pod / KubeVirt
 VirtualMachine manifests) and reconciles once. After every reconcile it records pending and
 running requests, CPU and memory utilisation of the whole cluster, and the memory-weighted
-locality of what runs (``numasched.evaluation.metrics``' definition). The hosts start empty: the
-controller's ``ops.add_host`` takes capacity only, so a topology's ``available`` amounts are not
-carried into the replay (the report says so).
+locality of what runs (``numasched.evaluation.metrics``' definition) and the hosts in use. The
+hosts start empty: the controller's ``ops.add_host`` takes capacity only, so a topology's
+``available`` amounts are not carried into the replay (the report says so).
+
+With ``rebalance="plan"`` the replay also rebalances every ``rebalance_every`` time units: a
+migration plan of at most ``max_moves`` moves for ``objective`` (``numasched.control.rebalance``:
+VMs migrate live, Pods are evicted and re-placed on reserved capacity) is applied after that
+time's reconcile. ``rebalance="descheduler"`` is the baseline: at the same times, every workload
+of the least used hosts under 50 % utilisation is evicted (at most ``max_moves``) and a reconcile
+lets the scheduler place them again. The series then hold ``moves`` per event time and the
+summary ``moves`` and ``moves_per_hour`` (time taken as seconds).
 """
 from __future__ import annotations
 
@@ -37,6 +45,8 @@ from .files import read_text
 from .quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
 from .topology import Topology, csv_rows
 
+REBALANCE_MODES = ("plan", "descheduler")
+DESCHEDULER_THRESHOLD = 0.5
 REQUIRED = ("arrival", "departure", "cpu", "memory", "kind", "namespace")
 OPTIONAL = ("name", "numa", "vnuma", "priority")
 KINDS = ("Pod", "VirtualMachine")
@@ -181,12 +191,27 @@ def _request_locality(status: dict) -> float:
 
 
 def replay(topology: Topology, trace: Trace, *, policy: str = "best-fit", numa: str = "restricted",
-           backend: str = "auto", progress=None) -> dict:
+           backend: str = "auto", progress=None, rebalance: str | None = None,
+           rebalance_every: float = 60.0, max_moves: int = 10, objective: str = "hosts") -> dict:
     """Replay ``trace`` on ``topology``'s hosts; the time series and their summary (plain data).
 
     ``progress``, if given, is called as ``progress(done, total)`` after each event time.
+    ``rebalance`` is None, ``"plan"`` or ``"descheduler"`` (module docstring).
     """
     from ..control import Controller
+    from ..control import rebalance as rebalancing
+
+    if rebalance is not None and rebalance not in REBALANCE_MODES:
+        raise ValueError(f"rebalance: unknown mode {rebalance!r}; known: "
+                         + ", ".join(REBALANCE_MODES))
+    if isinstance(rebalance_every, bool) or not isinstance(rebalance_every, (int, float)) \
+            or not math.isfinite(rebalance_every) or rebalance_every <= 0:
+        raise ValueError(f"rebalance_every must be a positive number, got {rebalance_every!r}")
+    if isinstance(max_moves, bool) or not isinstance(max_moves, int) or max_moves < 1:
+        raise ValueError(f"max_moves must be a positive integer, got {max_moves!r}")
+    if objective not in rebalancing.rb.OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; known: "
+                         + ", ".join(rebalancing.rb.OBJECTIVES))
 
     ctl = Controller(policy=policy, numa=numa, backend=backend)
     c = topology.cluster
@@ -213,7 +238,14 @@ def replay(topology: Topology, trace: Trace, *, policy: str = "best-fit", numa: 
     first_placed = np.full(n, np.nan)
     present = np.zeros(n, dtype=bool)
     series = {k: [] for k in ("time", "pending", "running", "cpu_utilisation", "mem_utilisation",
-                              "locality")}
+                              "locality", "hosts_used", "moves")}
+    next_rebalance = float(times[0]) + rebalance_every if times.size else 0.0
+
+    def record(key) -> None:
+        status = ctl.get(*key)["status"]
+        mem = sum(x["memory"] for x in status["allocated"])
+        running[key_of[key]] = (mem, mem * _request_locality(status))
+
     a = d = 0
     for step, t in enumerate(times.tolist()):
         while d < n and trace.departure[depart_order[d]] <= t:
@@ -233,11 +265,29 @@ def replay(topology: Topology, trace: Trace, *, policy: str = "best-fit", numa: 
             running.pop(key_of.get(key, -1), None)
         for key in result.placed:
             i = key_of[key]
-            status = ctl.get(*key)["status"]
-            mem = sum(x["memory"] for x in status["allocated"])
-            running[i] = (mem, mem * _request_locality(status))
+            record(key)
             if np.isnan(first_placed[i]):
                 first_placed[i] = t
+        moves = 0
+        if rebalance is not None and t >= next_rebalance:
+            while next_rebalance <= t:
+                next_rebalance += rebalance_every
+            if rebalance == "plan":
+                done = rebalancing.apply(ctl, rebalancing.plan(ctl, max_moves=max_moves,
+                                                               objective=objective))
+                for step in done.steps:
+                    record((step.kind, step.namespace, step.name))
+                moves = len(done.steps)
+            else:
+                evicted = rebalancing.evict_underused(ctl, threshold=DESCHEDULER_THRESHOLD,
+                                                      max_moves=max_moves)
+                for key in evicted:
+                    running.pop(key_of.get(key, -1), None)
+                if evicted:
+                    result = ctl.reconcile()
+                    for key in result.placed:
+                        record(key)
+                moves = len(evicted)
         cluster, _ = ctl.cluster()
         used_cpu = cap_cpu - int(cluster.free_cpu.sum())
         used_mem = cap_mem - int(cluster.free_mem.sum())
@@ -248,6 +298,9 @@ def replay(topology: Topology, trace: Trace, *, policy: str = "best-fit", numa: 
         series["cpu_utilisation"].append(used_cpu / cap_cpu if cap_cpu else 0.0)
         series["mem_utilisation"].append(used_mem / cap_mem if cap_mem else 0.0)
         series["locality"].append(sum(x for _, x in running.values()) / weight if weight else None)
+        series["hosts_used"].append(int(((cluster.node_cpu - cluster.free_cpu).any(axis=1)
+                                         | (cluster.node_mem - cluster.free_mem).any(axis=1)).sum()))
+        series["moves"].append(moves)
         if progress is not None:
             progress(step + 1, len(times))
     problems = ctl.audit()
@@ -277,9 +330,16 @@ def replay(topology: Topology, trace: Trace, *, policy: str = "best-fit", numa: 
         "mean_mem_utilisation": mean("mem_utilisation"),
         "mean_locality": mean("locality"),
         "final_pending": series["pending"][-1], "final_running": series["running"][-1],
+        "mean_hosts_used": mean("hosts_used"), "max_hosts_used": int(max(series["hosts_used"])),
+        "moves": int(sum(series["moves"])),
+        "moves_per_hour": (float(sum(series["moves"])) * 3600.0 / float(t[-1] - t[0])
+                           if t[-1] > t[0] else 0.0),
     }
     return {"trace": trace.source, "hosts": len(topology), "policy": policy, "numa": numa,
-            "backend": backend, "summary": summary, "series": series, "notes": notes}
+            "backend": backend, "summary": summary, "series": series, "notes": notes,
+            "rebalance": None if rebalance is None else {
+                "mode": rebalance, "every": rebalance_every, "max_moves": max_moves,
+                "objective": objective if rebalance == "plan" else None}}
 
 
 def render(report: dict, console=None, rows: int = 12) -> None:
@@ -302,16 +362,23 @@ def render(report: dict, console=None, rows: int = 12) -> None:
     t.add_row("mean utilisation", f"CPU {100 * s['mean_cpu_utilisation']:.1f}%, memory "
                                   f"{100 * s['mean_mem_utilisation']:.1f}%")
     t.add_row("mean locality (running)", _pct(s["mean_locality"]))
+    t.add_row("hosts in use: mean / max", f"{s['mean_hosts_used']:.2f} / {s['max_hosts_used']:,}")
+    if report.get("rebalance"):
+        rb_ = report["rebalance"]
+        t.add_row(f"rebalancing ({rb_['mode']}, every {rb_['every']:g})",
+                  f"{s['moves']:,} moves, {s['moves_per_hour']:.1f} per hour")
     t.add_row("at the end", f"{s['final_running']:,} running, {s['final_pending']:,} pending")
     console.print(t)
     series = report["series"]
     total = len(series["time"])
     picks = sorted(set(np.linspace(0, total - 1, min(rows, total)).round().astype(int).tolist()))
-    t = _table("Over time (sampled)", "time", "pending", "running", "CPU", "memory", "locality")
+    t = _table("Over time (sampled)", "time", "pending", "running", "CPU", "memory", "locality",
+               "hosts")
     for i in picks:
         t.add_row(f"{series['time'][i]:g}", f"{series['pending'][i]:,}", f"{series['running'][i]:,}",
                   f"{100 * series['cpu_utilisation'][i]:.1f}%",
-                  f"{100 * series['mem_utilisation'][i]:.1f}%", _pct(series["locality"][i]))
+                  f"{100 * series['mem_utilisation'][i]:.1f}%", _pct(series["locality"][i]),
+                  f"{series['hosts_used'][i]:,}")
     console.print(t)
     for note in report["notes"]:
         console.print(f"note: {escape(note)}", style="dim")
@@ -321,4 +388,5 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100.0 * x:.1f}%"
 
 
-__all__ = ["Trace", "parse_trace", "load_trace", "replay", "render", "REQUIRED", "OPTIONAL"]
+__all__ = ["Trace", "parse_trace", "load_trace", "replay", "render", "REQUIRED", "OPTIONAL",
+           "REBALANCE_MODES"]
