@@ -606,9 +606,9 @@ def _objective_value(s: dict, objective: str) -> float:
     if objective == "hosts":
         return float(s["hosts_used"])
     if objective == "pending":
-        return -float(s["pending_placeable"])
+        return 0.0 - s["pending_placeable"]
     if objective == "locality":
-        return -float(s["locality"])
+        return 0.0 - s["locality"]
     return float(s["stranded_cpu"] + s["stranded_mem"])
 
 
