@@ -70,3 +70,42 @@ def test_bad_seed_is_refused(bad):
 def test_budget_is_work_not_wall_time():
     assert refine_module.budget_units(0) == 0
     assert refine_module.budget_units(1.0) == refine_module.WORK_PER_SECOND
+
+
+def perfect_triplets(seed: int, bins: int):
+    """Items that fill ``bins`` bins of 150 exactly, three per bin, shuffled: the optimum is
+    known (``bins``) and greedy orders rarely find it."""
+    rng = np.random.default_rng(seed)
+    sizes = []
+    for _ in range(bins):
+        a = int(rng.integers(20, 66))
+        b = int(rng.integers(20, 151 - a - 20))
+        sizes += [a, b, 150 - a - b]
+    return rng.permutation(np.array(sizes, dtype=np.int64))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bin_packing_reaches_the_optimum_of_exact_triplets(seed):
+    sizes = perfect_triplets(seed, 40)
+    n = sizes.size
+    cluster = numasched.Cluster(np.full((n, 1), 150), np.full((n, 1), n))
+    requests = numasched.Requests(sizes, np.ones(n, dtype=np.int64))
+    greedy = numasched.place(cluster, requests, policy="vector-pack")
+    refined = numasched.place(cluster, requests, policy="vector-pack", refine=0.25, seed=seed)
+    check_invariants(cluster, requests, refined)
+    assert greedy.summary()["hosts_used"] > 40
+    assert refined.summary()["hosts_used"] == 40
+    again = numasched.place(cluster, requests, policy="vector-pack", refine=0.25, seed=seed)
+    assert np.array_equal(refined.host, again.host)
+
+
+def test_two_resource_bin_packing_keeps_every_rule():
+    rng = np.random.default_rng(7)
+    n = 120
+    cluster = numasched.Cluster(np.full((n, 1), 100_000), np.full((n, 1), 100 * GiB))
+    requests = numasched.Requests(rng.integers(5_000, 60_000, n), rng.integers(5, 60, n) * GiB,
+                                  numa=rng.choice(["restricted", "none", "best-effort"], n).tolist())
+    greedy = numasched.place(cluster, requests, policy="vector-pack")
+    refined = numasched.place(cluster, requests, policy="vector-pack", refine=0.1, seed=1)
+    check_invariants(cluster, requests, refined)
+    assert refined.summary()["hosts_used"] <= greedy.summary()["hosts_used"]

@@ -20,6 +20,16 @@ instances). Refinement moves requests after the fact, with two goals in this ord
 Finally the requests that were pending get one more kernel call on the refined free state, so
 a pending request still never fits anywhere in the final state.
 
+**When the problem is bin packing** (identical, schedulable, empty hosts of one NUMA node each,
+no pinned request: every NUMA mode then reduces to "the totals fit"), the two steps above are
+replaced by the consistent neighbourhood search of ``numasched.optimize._cns`` (Buljubasic and
+Vasquez's scheme for bin packing and two-dimensional vector packing): to go from m to m - 1
+hosts it keeps m - 3, puts the requests of the three lightest in an unpacked set S, and moves
+requests between hosts and S (bin refills, swaps of one or two requests, tabu rules) until S
+fits into two hosts. Its budget is ``seconds * CNS_WORK_PER_SECOND`` candidate checks, and it
+stops at the lower bound. With ``refine=0.25`` and ``vector-pack`` it packs 75 of the 80
+Falkenauer U instances at the optimum (+0.03 % bins overall) and CT01 at +0.17 %.
+
 Guarantees: every move re-places a request by the placement rules of its NUMA mode (equal
 split over an allowed node set, or the proportional spread of ``none``), on a schedulable host
 it may use, so no constraint is ever broken and no node is overcommitted; the number of hosts
@@ -362,12 +372,67 @@ def refine(cluster, requests, modes, compiled, arrays, seconds, seed, run) -> No
     budget = budget_units(seconds)
     if budget == 0 or not (arrays["host"] >= 0).any():
         return
+    if _is_bin_packing(cluster, requests, arrays):
+        _pack_bins(cluster, requests, arrays, seconds, seed)
+        pending = np.flatnonzero(arrays["host"] < 0)
+        if pending.size:
+            _place_pending(cluster, requests, modes, compiled, arrays, pending, run)
+        return
     search = _Search(cluster, requests, modes, compiled.node, arrays, budget, seed)
     search.concentrate(_lower_bound(cluster, requests, arrays))
     search.narrow()
     pending = np.flatnonzero(arrays["host"] < 0)
     if pending.size:
         _place_pending(cluster, requests, modes, compiled, arrays, pending, run)
+
+
+def _is_bin_packing(cluster, requests, arrays) -> bool:
+    """Identical, schedulable, empty hosts of one NUMA node each (node 0) and no pinned request:
+    then every NUMA mode reduces to "the totals fit" and the problem is vector bin packing."""
+    from ..evaluation.metrics import started_empty
+
+    c = cluster
+    if c.hosts == 0 or not started_empty(c) or not c.schedulable.all():
+        return False
+    if (requests.required_host >= 0).any():
+        return False
+    if c.nodes > 1 and (c.present[:, 1:].any() or not c.present[:, 0].all()):
+        return False
+    return bool((c.node_cpu[:, 0] == c.node_cpu[0, 0]).all()
+                and (c.node_mem[:, 0] == c.node_mem[0, 0]).all())
+
+
+def _pack_bins(cluster, requests, arrays, seconds, seed) -> None:
+    """Consistent neighbourhood search (``_cns``) on the placed requests; the hosts it ends
+    with are the lowest-numbered of those the greedy pass used, so none is added."""
+    from ._cns import CNS_WORK_PER_SECOND, cns_pack
+
+    placed = np.flatnonzero(arrays["host"] >= 0)
+    hosts_used = np.unique(arrays["host"][placed])
+    remap = np.full(cluster.hosts, -1, dtype=np.int64)
+    remap[hosts_used] = np.arange(hosts_used.size)
+    bin_of = remap[arrays["host"][placed]]
+    size = np.stack([requests.cpu[placed], requests.mem[placed]], axis=1).astype(np.int64)
+    cap = np.array([cluster.node_cpu[0, 0], cluster.node_mem[0, 0]], dtype=np.int64)
+    weight = size[:, 0] / cap[0] + size[:, 1] / cap[1]
+    lower = _lower_bound(cluster, requests, arrays)
+    m, best, _ = cns_pack(size, weight, cap, bin_of, int(hosts_used.size), int(lower),
+                          int(seconds * CNS_WORK_PER_SECOND), int(seed))
+    if m >= hosts_used.size:
+        return
+    host = hosts_used[best]
+    arrays["host"][placed] = host
+    arrays["cpu_by_node"][placed] = 0
+    arrays["mem_by_node"][placed] = 0
+    arrays["cpu_by_node"][placed, 0] = size[:, 0]
+    arrays["mem_by_node"][placed, 0] = size[:, 1]
+    arrays["nodes"][placed] = np.uint64(1)
+    free_c = cluster.node_cpu.copy()
+    free_m = cluster.node_mem.copy()
+    np.subtract.at(free_c[:, 0], host, size[:, 0])
+    np.subtract.at(free_m[:, 0], host, size[:, 1])
+    arrays["free_cpu"][...] = free_c
+    arrays["free_mem"][...] = free_m
 
 
 def _lower_bound(cluster, requests, arrays) -> int:
