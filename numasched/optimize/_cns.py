@@ -76,6 +76,14 @@ def _add_item(items, count, pos_of, bin_of, load, size, i, b):
     bin_of[i] = b
 
 
+@njit(**config.NUMBA_INLINE_KWARGS)
+def _group(size, weight, i, j):
+    """(CPU, memory, weight) of item i and, when j >= 0, item j together."""
+    if j < 0:
+        return size[i, 0], size[i, 1], weight[i]
+    return size[i, 0] + size[j, 0], size[i, 1] + size[j, 1], weight[i] + weight[j]
+
+
 @njit(**config.NUMBA_JIT_KWARGS)
 def _two_bins(pool, n_pool, size, weight, cap, side, limit):
     """Whether the items ``pool[:n_pool]`` fit into two bins; if so ``side[k]`` (0 or 1) says
@@ -404,13 +412,7 @@ def cns_pack(size, weight, cap, bin_of, m, lower, budget, seed):
                             continue
                         if q1 >= 0 and tabu_bin[q1] == b and tabu_until[q1] > it:
                             continue
-                        in0 = size[q0, 0]
-                        in1 = size[q0, 1]
-                        win = weight[q0]
-                        if q1 >= 0:
-                            in0 += size[q1, 0]
-                            in1 += size[q1, 1]
-                            win += weight[q1]
+                        in0, in1, win = _group(size, weight, q0, q1)
                         # out sets: (x) and (x, y); `none` was tried by the insertion step
                         for x in range(cb):
                             px = items[b, x]
@@ -421,13 +423,7 @@ def cns_pack(size, weight, cap, bin_of, m, lower, budget, seed):
                                 py = items[b, y] if y != x else -1
                                 if py >= 0 and stay_until[py] > it:
                                     continue
-                                out0 = size[px, 0]
-                                out1 = size[px, 1]
-                                wout = weight[px]
-                                if py >= 0:
-                                    out0 += size[py, 0]
-                                    out1 += size[py, 1]
-                                    wout += weight[py]
+                                out0, out1, wout = _group(size, weight, px, py)
                                 if load[b, 0] - out0 + in0 > cap[0] or \
                                         load[b, 1] - out1 + in1 > cap[1]:
                                     continue
