@@ -18,8 +18,9 @@ per hour, and the replay's wall time as a ratio to the replay without rebalancin
 Generated traces (``churn_trace``): Azure-mix VMs and containers, one in four a VM, Poisson
 arrivals whose rate rises and falls once over the trace (a day's peak), log-normal lifetimes
 (median ``--lifetime`` seconds; what would leave after the last arrival stays), sized so that
-the offered load at the peak is about ``--load`` of the cluster's CPU; hosts of 2 NUMA nodes x 32 cores x 256 GiB. Every mode is warmed up (compiled) on a short prefix of
-the first trace before anything is timed. The figures land in
+the offered load at the peak is about ``--load`` of the cluster's CPU; hosts of 2 NUMA nodes x
+32 cores x 256 GiB. Every mode is warmed up (compiled) on a short generated trace before
+anything is timed. The figures land in
 ``benchmarks/results/churn.json`` and ``churn.png`` (``--plot``).
 """
 from __future__ import annotations
