@@ -29,13 +29,11 @@ def replay_and_check(plan) -> None:
     """Replay the plan step by step on plain arrays (independently of ``apply_moves``)."""
     start = plan.initial
     cluster, requests, modes = start.cluster, start.requests, start.modes
-    node_choice_free = True
     host = start.host.astype(np.int64).copy()
     alloc_c = start.cpu_by_node.copy()
     alloc_m = start.mem_by_node.copy()
     free_c = start.free_cpu.copy()
     free_m = start.free_mem.copy()
-    del node_choice_free
     for step, m in enumerate(plan.moves):
         i, src, dst = m.request, m.source, m.target
         assert m.step == step

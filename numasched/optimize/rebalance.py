@@ -255,8 +255,6 @@ class _Planner(_Search):
     """``refine``'s mutable state plus the moves made, grouped in episodes."""
 
     def __init__(self, placement, requests, modes, arrays, budget, seed, n_movable):
-        from ..api import Requests  # noqa: F401  (the type of ``requests``)
-
         node_choice = codes.NODE_CHOICES[placement.settings["node"]]
         super().__init__(placement.cluster, requests, modes, node_choice, arrays, budget, seed)
         self.n_movable = n_movable                 # requests >= n_movable are reservations
