@@ -185,7 +185,7 @@ def test_place_table_and_yaml(cluster_dir, workloads_file):
     result = runner.invoke(cli, ["place", "--topology", str(cluster_dir), "--workloads",
                                  str(workloads_file), "--numa", "restricted"])
     assert result.exit_code == 0, result.output
-    assert "numa restricted (option)" in " ".join(result.output.split())
+    assert "numa restricted (--numa)" in " ".join(result.output.split())
     assert "shop/huge" in result.output
     # restricted lets the 20-core pod span both 16-core nodes of a host
     assert "0,1" in result.output and "placed / pending           4 / 0" in result.output

@@ -1,12 +1,11 @@
 """``numasched pacific``: the Project Pacific table (esxi against linux on one workload)."""
 from __future__ import annotations
 
-import json
-
 import click
 
+from .. import _backend
 from ..evaluation import pacific as pacific_report
-from .common import user_errors
+from .common import POLICY, console, emit, output_option, user_errors
 
 
 @click.command("pacific")
@@ -23,14 +22,21 @@ from .common import user_errors
               default=pacific_report.DEFAULT_MEMORY_BOUNDNESS, show_default=True,
               help="Share of run time spent on memory when every access is local "
                    "(the throughput model's parameter).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the table's data as JSON instead of a table.")
-def command(hosts, vms, containers, seed, memory_boundness, as_json) -> None:
+@click.option("--policy", "extra", type=POLICY, multiple=True,
+              help="Also place under this policy (any name of numasched policies; repeatable): "
+                   "a row after esxi and linux.")
+@click.option("--backend", type=click.Choice(list(_backend.BACKENDS)), default="auto",
+              show_default=True, help="Placement backend.")
+@output_option("table, json or yaml (the table's data).", json_alias=True)
+def command(hosts, vms, containers, seed, memory_boundness, extra, backend, output,
+            as_json) -> None:
     """The Project Pacific table: one workload under esxi and linux, beside published figures."""
     with user_errors():
         report = pacific_report.pacific_table(hosts=hosts, vms=vms, containers=containers,
-                                              seed=seed, memory_boundness=memory_boundness)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, allow_nan=False))
+                                              seed=seed, memory_boundness=memory_boundness,
+                                              backend=backend, extra_policies=extra)
+    output = "json" if as_json else output
+    if output == "table":
+        pacific_report.render(report, console())
     else:
-        pacific_report.render(report)
+        emit(report, output)

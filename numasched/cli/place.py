@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import _backend, codes
-from .common import OUTPUTS, UserError, emit, user_errors
+from .common import OUTPUTS, POLICY, console, emit, user_errors
 
 
 @click.command("place")
@@ -12,11 +12,12 @@ from .common import OUTPUTS, UserError, emit, user_errors
               help="NodeResourceTopology / Node YAML (file or directory) or an inventory YAML/CSV.")
 @click.option("--workloads", "workloads_path", required=True, metavar="PATH",
               help="Pod, Deployment and VirtualMachine manifests (file or directory).")
-@click.option("--policy", default="best-fit", show_default=True, metavar="NAME",
-              help="Placement policy: a host score or a preset (numasched.policies.names()).")
+@click.option("--policy", type=POLICY, default="best-fit", show_default=True,
+              help="Placement policy: a host score or a preset (numasched policies lists them).")
 @click.option("--numa", type=click.Choice(list(codes.NUMA_MODES)), default=None,
               help="NUMA mode of workloads without the numasched.io/numa annotation "
-                   "[default: the hosts' topologyManagerPolicy, else restricted].")
+                   "[default: the hosts' topologyManagerPolicy, else restricted; a preset that "
+                   "sets one wins].")
 @click.option("--backend", type=click.Choice(list(_backend.BACKENDS)), default="auto",
               show_default=True, help="Placement backend.")
 @click.option("--output", "-o", type=click.Choice(OUTPUTS), default="table", show_default=True,
@@ -25,22 +26,26 @@ from .common import OUTPUTS, UserError, emit, user_errors
               help="Refuse manifests with unknown fields or kinds (by default they are warnings).")
 @click.option("--plot", "plot_path", default=None, metavar="FILE",
               help="Also write a per-host, per-NUMA-node occupancy heatmap (PNG; needs matplotlib).")
-def command(topology_path, workloads_path, policy, numa, backend, output, strict,
-            plot_path) -> None:
+@click.option("--fail-on-pending", is_flag=True,
+              help="Exit with status 1 when any workload stays pending (for CI checks); the "
+                   "report is printed first.")
+@click.pass_context
+def command(ctx, topology_path, workloads_path, policy, numa, backend, output, strict,
+            plot_path, fail_on_pending) -> None:
     """Place workload manifests onto a topology; print the placement and its summary.
 
     Pods already bound to a host (spec.nodeName) are shown as existing load there, never moved.
+    Pending workloads are listed first, each with its reason; the summary says what each reason
+    means. Exit status: 0 placed (or pending without --fail-on-pending), 1 pending with
+    --fail-on-pending, 2 bad input.
     """
     import warnings
 
-    from .. import policies
     from ..control.manifests import ManifestWarning
     from ..io import report as io_report
     from ..io.topology import read_topology
     from ..io.workloads import read_workloads
 
-    if policy not in policies.names():
-        raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
     with user_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ManifestWarning)
         topo = read_topology(topology_path)
@@ -53,8 +58,13 @@ def command(topology_path, workloads_path, policy, numa, backend, output, strict
             report["plot"] = plot_path
     report["warnings"] = [str(w.message) for w in caught if w.category is ManifestWarning]
     if output == "table":
-        io_report.render_place(report)
+        io_report.render_place(report, console())
         if plot_path:
             click.echo(f"plot written to {plot_path}")
     else:
         emit(report, output)
+    if fail_on_pending and report["summary"]["pending"]:
+        if output == "table":
+            click.echo(f"{report['summary']['pending']:,} workload(s) pending (--fail-on-pending)",
+                       err=True)
+        ctx.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import _backend, codes
-from .common import OUTPUTS, UserError, emit, progress, user_errors
+from .common import OUTPUTS, POLICY, console, emit, progress, user_errors
 
 
 @click.command("simulate")
@@ -13,8 +13,8 @@ from .common import OUTPUTS, UserError, emit, progress, user_errors
 @click.option("--trace", "trace_path", required=True, metavar="FILE",
               help="CSV of timed requests: arrival,departure,cpu,memory,kind,namespace[,name,"
                    "numa,vnuma,priority].")
-@click.option("--policy", default="best-fit", show_default=True, metavar="NAME",
-              help="Placement policy: a host score or a preset (numasched.policies.names()).")
+@click.option("--policy", type=POLICY, default="best-fit", show_default=True,
+              help="Placement policy: a host score or a preset (numasched policies lists them).")
 @click.option("--numa", type=click.Choice(list(codes.NUMA_MODES)), default=None,
               help="NUMA mode of requests that set none "
                    "[default: the hosts' topologyManagerPolicy, else restricted].")
@@ -36,17 +36,14 @@ def command(topology_path, trace_path, policy, numa, backend, output, plot_path,
             rebalance_every, max_moves, quiet) -> None:
     """Replay a trace of timed requests through the controller; report pending, locality and
     utilisation over time."""
-    from .. import policies
     from ..io import trace as io_trace
     from ..io.report import default_numa
     from ..io.topology import read_topology
 
-    if policy not in policies.names():
-        raise UserError(f"unknown policy {policy!r}; known: {', '.join(policies.names())}")
     with user_errors():
         topo = read_topology(topology_path)
         trace = io_trace.load_trace(trace_path)
-        mode, _ = default_numa(topo, numa)
+        mode, _ = default_numa(topo, numa, policy)
         with progress(f"replaying {len(trace):,} requests", quiet) as advance:
             report = io_trace.replay(topo, trace, policy=policy, numa=mode, backend=backend,
                                      progress=advance, rebalance=rebalance,
@@ -56,7 +53,7 @@ def command(topology_path, trace_path, policy, numa, backend, output, plot_path,
             plots.replay_plot(report, plot_path)
             report["plot"] = plot_path
     if output == "table":
-        io_trace.render(report)
+        io_trace.render(report, console())
         if plot_path:
             click.echo(f"plot written to {plot_path}")
     else:

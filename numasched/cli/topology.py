@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import OUTPUTS, UserError, emit, user_errors
+from .common import OUTPUTS, UserError, console, emit, user_errors
 
 
 @click.command("topology")
@@ -34,4 +34,4 @@ def command(path, sysfs, output) -> None:
     elif output == "json":
         emit(io_report.topology_report(topo, source), "json")
     else:
-        io_report.render_topology(io_report.topology_report(topo, source))
+        io_report.render_topology(io_report.topology_report(topo, source), console())

@@ -1,7 +1,7 @@
 """The ``numasched demo`` report: one mixed VM + container workload on a demo cluster.
 
-``run_demo()`` returns plain data (a JSON-ready dict); ``render()`` draws it with rich. The CLI in
-``numasched.__main__`` only parses options and picks one of the two outputs.
+``run_demo()`` returns plain data (a JSON-ready dict); ``render()`` draws it with rich. The
+``numasched demo`` command only parses options and picks one of the outputs.
 
 The default size (5,000 Azure-mix VMs and 5,150 containers on 300 hosts of 2 x 32 cores x
 256 GiB) asks for 99.9 % of the cluster's CPU: NUMA-oblivious placement (``none``, Linux-like)
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from .. import _backend, codes
+from .. import _backend, codes, policies
 from . import workloads
 from ..api import Cluster, Placement, Requests, place
 
@@ -117,27 +118,39 @@ def run_demo(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
              backend: str = DEFAULT_BACKEND) -> dict:
     """Build the workload and cluster, place under ``numa`` and under every mode; return data.
 
+    ``policy`` is any name of ``numasched.policies.names()`` (a host score or a preset). A
+    preset that fixes the NUMA mode (``esxi``, ``linux``, ``kubelet-*``) wins over ``numa`` for
+    the detailed placement (``parameters["numa"]`` is the mode used, ``numa_from`` says why);
+    the comparison keeps the preset's other choices and varies the mode.
+
     Raises ValueError (from the library) on a bad policy, mode or backend.
     """
-    codes.resolve(codes.HOST_POLICIES, policy, "policy")
+    chosen = policies.get(policy)
     codes.resolve(codes.NUMA_MODES, numa, "numa mode")
     _backend.get(backend)  # refuse an unavailable backend before building anything
     cluster = workloads.demo_cluster(hosts)
     requests = workloads.mixed(vms, containers, seed)
 
-    by_mode = {}
-    for mode in dict.fromkeys(COMPARED_MODES + (numa,)):
-        placement, wall_ms = timed_place(cluster, requests, policy=policy, numa=mode,
-                                         backend=backend)
-        by_mode[mode] = placement_report(placement, wall_ms, vms)
+    used = chosen.numa or numa
+    detail, wall_ms = timed_place(cluster, requests, policy=chosen, numa=used, backend=backend)
+    # the comparison varies the mode: a preset's own mode is opened, its other choices kept
+    open_mode = replace(chosen, numa=None) if chosen.numa is not None else chosen
+    by_mode = {used: placement_report(detail, wall_ms, vms)}
+    for mode in COMPARED_MODES:
+        if mode not in by_mode:
+            placement, ms = timed_place(cluster, requests, policy=open_mode, numa=mode,
+                                        backend=backend)
+            by_mode[mode] = placement_report(placement, ms, vms)
     return {
         "version": _version(),
-        "backend": by_mode[numa]["settings"]["backend"],
+        "backend": by_mode[used]["settings"]["backend"],
         "parameters": {"hosts": hosts, "vms": vms, "containers": containers, "seed": seed,
-                       "policy": policy, "numa": numa, "backend": backend},
+                       "policy": policy, "numa": used,
+                       "numa_from": "policy" if chosen.numa is not None else "option",
+                       "backend": backend},
         "workload": describe_workload(requests, vms, cluster),
         "cluster": describe_cluster(cluster),
-        "placement": by_mode[numa],
+        "placement": by_mode[used],
         "comparison": {mode: by_mode[mode] for mode in COMPARED_MODES},
     }
 
@@ -224,8 +237,9 @@ def render(report: dict, console=None) -> None:
 
     pl = report["placement"]
     kinds = pl["by_kind"]
-    t = table(f"Placement under numa={p['numa']}", "metric", "value", left=("metric", "value"),
-              note=MODE_NOTES.get(p["numa"], ""), show_header=False)
+    by_policy = f" (set by policy {p['policy']})" if p.get("numa_from") == "policy" else ""
+    t = table(f"Placement under numa={p['numa']}{by_policy}", "metric", "value",
+              left=("metric", "value"), note=MODE_NOTES.get(p["numa"], ""), show_header=False)
     t.add_row("placed", f"{pl['placed']:,} of {pl['requests']:,} (VMs {kinds['vm']['placed']:,}, "
                         f"containers {kinds['container']['placed']:,})")
     t.add_row("pending", f"{pl['pending']:,} (VMs {kinds['vm']['pending']:,}, "

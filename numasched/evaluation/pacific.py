@@ -9,8 +9,8 @@ each, the local fraction, the single-node fraction, the hosts used, what was pla
 throughput estimated by ``numasched.evaluation.locality`` — beside the published figures. The CLI
 (``numasched pacific``) and ``benchmarks/test_pacific.py`` both print it.
 
-What differs from the published figures, and why, is in the README ("Project Pacific table"): in
-short, numasched's locality is the uniform-access model of a placement (so ESXi is exactly 100 %
+What differs from the published figures, and why, is in the documentation (explanation, "The
+Project Pacific model"): in short, numasched's locality is the uniform-access model of a placement (so ESXi is exactly 100 %
 and Linux exactly 50 % on two equal nodes), and the throughput column is a model whose
 memory-boundness default was calibrated to the published 8 %; it is not a measurement.
 """
@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from . import locality, metrics, workloads
+from .. import policies
 from ..api import Placement, place
 from .demo import _pct
 
@@ -81,9 +82,10 @@ def policy_row(placement: Placement, n_vms: int, *, memory_boundness: float,
 def pacific_table(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
                   containers: int = DEFAULT_CONTAINERS, seed: int = DEFAULT_SEED, *,
                   memory_boundness: float = DEFAULT_MEMORY_BOUNDNESS,
-                  backend: str = "auto") -> dict:
+                  backend: str = "auto", extra_policies=()) -> dict:
     """Place ``workloads.mixed(vms, containers, seed)`` on ``workloads.demo_cluster(hosts)`` under
-    ``esxi`` and ``linux``; return JSON-ready data:
+    ``esxi`` and ``linux`` (and under each of ``extra_policies``: names of
+    ``numasched.policies.names()``, rows after those two); return JSON-ready data:
 
     - ``rows``: one per policy (see ``policy_row``) plus ``vs_linux``, its estimated throughput
       over linux's;
@@ -92,8 +94,13 @@ def pacific_table(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
     - ``sensitivity``: esxi over linux for a few memory-boundness values;
     - ``parameters``, ``distance_ratio`` and the workload's demand over the cluster's capacity.
 
-    Raises ValueError on bad sizes or a memory-boundness outside [0, 1].
+    Raises ValueError on bad sizes, an unknown policy or a memory-boundness outside [0, 1].
     """
+    compared = list(POLICIES)
+    for name in extra_policies:
+        note = policies.get(name).description   # refuses an unknown name, listing the known
+        if name not in (n for n, _ in compared):
+            compared.append((name, note))
     for name, value, lo in (("hosts", hosts, 1), ("vms", vms, 0), ("containers", containers, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
@@ -103,7 +110,7 @@ def pacific_table(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
     ratio = locality.distance_ratio(cluster)
 
     rows, used_backend = [], None
-    for policy, note in POLICIES:
+    for policy, note in compared:
         start = time.perf_counter()
         placement = place(cluster, requests, policy=policy, backend=backend)
         wall_ms = (time.perf_counter() - start) * 1000.0
@@ -136,6 +143,7 @@ def pacific_table(hosts: int = DEFAULT_HOSTS, vms: int = DEFAULT_VMS,
     return {
         "parameters": {"hosts": int(hosts), "vms": int(vms), "containers": int(containers),
                        "seed": seed, "memory_boundness": memory_boundness,
+                       "policies": [name for name, _ in compared],
                        "backend": used_backend},
         "cluster": {"hosts": cluster.hosts, "nodes_per_host": cluster.nodes,
                     "cores_per_node": workloads.DEMO_CPU_PER_NODE // 1000,

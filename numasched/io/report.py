@@ -25,9 +25,16 @@ def _mask_nodes(mask: int) -> list[int]:
     return [k for k in range(64) if (mask >> k) & 1]
 
 
-def default_numa(topology: Topology, numa: str | None) -> tuple[str, str]:
-    """The NUMA mode for requests that set none, and where it came from: the option, else the
-    hosts' common kubelet ``topologyManagerPolicy`` attribute, else ``restricted``."""
+def default_numa(topology: Topology, numa: str | None, policy=None) -> tuple[str, str]:
+    """The NUMA mode for requests that set none, and where it came from: a policy that fixes
+    one (``esxi``, ``linux``, ``kubelet-*``: it wins over the option, as in ``place()``), else
+    the option, else the hosts' common kubelet ``topologyManagerPolicy`` attribute, else
+    ``restricted``."""
+    if policy is not None:
+        from .. import policies
+        fixed = policies.get(policy).numa
+        if fixed is not None:
+            return fixed, "policy"
     if numa is not None:
         return numa, "option"
     policy = topology.topology_manager_policy()
@@ -107,12 +114,12 @@ def place_report(topology: Topology, workloads: Workloads, *, policy: str = "bes
     Bound pods (``workloads.bound``) are existing load on their hosts first (see
     ``workloads.existing_load``), listed with status ``bound`` and never moved. Without
     ``numa``, when the hosts state a kubelet ``topologyManagerPolicy``, each request gets the
-    mode the kubelet would give it (``workloads.kubelet_modes``); with ``numa``, every request
-    without an annotation gets ``numa``."""
-    mode, mode_from = default_numa(topology, numa)
+    mode the kubelet would give it (``workloads.kubelet_modes``); with ``numa`` or a policy that
+    fixes the mode, every request without an annotation gets that mode."""
+    mode, mode_from = default_numa(topology, numa, policy)
     requests = workloads.requests
     bound_modes, notes = None, []
-    if numa is None:
+    if numa is None and mode_from != "policy":   # an explicit mode (option, preset) wins
         modes, note = kubelet_modes(topology, workloads.specs)
         if modes is not None:
             requests = Requests(cpu=requests.cpu, mem=requests.mem, numa=modes,
@@ -185,11 +192,15 @@ def render_place(report: dict, console=None) -> None:
     s, st = report["summary"], report["settings"]
     nd = report["numa_default"]
     bound = report.get("bound", 0)
+    origin = {"policy": f"set by policy {st['policy']}", "option": "--numa"}.get(nd["from"],
+                                                                                 nd["from"])
     console.print(f"[bold]Placement[/bold] of {s['requests']:,} request(s) on "
                   f"{report['topology']['hosts']:,} host(s): policy {st['policy']}, numa "
-                  f"{nd['mode']} ({nd['from']}), backend {st['backend']}"
+                  f"{st['numa']} ({origin}), backend {st['backend']}"
                   + (f"; {bound:,} bound pod(s) held as existing load" if bound else ""))
-    rows = report["placements"]
+    # pending first (what needs attention), then placed, then bound, each in input order
+    rank = {"placed": 1, "bound": 2}
+    rows = sorted(report["placements"], key=lambda r: rank.get(r["status"], 0))
     shown = rows[:50]
     modes = {r["numa"] for r in rows}
     columns = ["workload", "CPU", "GiB"] + (["numa"] if len(modes) > 1 else []) + \
@@ -206,8 +217,9 @@ def render_place(report: dict, console=None) -> None:
         console.print(f"... and {len(rows) - len(shown):,} more (--output json lists all)")
     t = _table("Summary", "metric", "value", left=("metric", "value"), show_header=False)
     t.add_row("placed / pending", f"{s['placed']:,} / {s['pending']:,}")
-    if s["pending_by_reason"]:
-        t.add_row("pending by reason", ", ".join(f"{k} {v:,}" for k, v in s["pending_by_reason"].items()))
+    meaning = {name: codes.REASON_MESSAGES[code] for code, name in codes.REASONS.items()}
+    for reason, count in s["pending_by_reason"].items():
+        t.add_row(f"pending: {reason}", f"{count:,}: {meaning[reason]}")
     bound = "-" if s["hosts_over_bound"] is None else f"{s['hosts_over_bound']:.3f}"
     t.add_row("hosts used / lower bound", f"{s['hosts_used']:,} / {s['hosts_lower_bound']:,} = {bound}")
     t.add_row("locality (local accesses)", _pct(s["locality"]))
