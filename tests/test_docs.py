@@ -6,7 +6,10 @@ only shown:
 - ````console``: a shell session. A line starting with ``$ `` is a command (a trailing ``\\``
   continues it on the next line); the lines up to the next command are its expected output,
   stdout and stderr together as a terminal shows them. A command with no output shown must exit
-  0. Commands run with bash from the repository's root, so paths like ``docs/examples/...`` work.
+  0. Commands run with bash in a fresh scratch folder per block that holds links to the
+  checkout's ``docs/`` and ``benchmarks/`` folders, so paths like ``docs/examples/...`` work as
+  from the repository's root, and a file the block writes by a name it chooses (``--plot
+  occupancy.png``) lands in the scratch folder, never in the checkout.
 - ````pycon``: a Python session (``>>>`` / ``...``), run by doctest; one namespace per file.
 
 Output is compared as doctest does with ELLIPSIS and NORMALIZE_WHITESPACE: write ``...`` where a
@@ -26,6 +29,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,7 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<info>[^\n`]*)$")
 MARKER = re.compile(r"<!--\s*doctest:\s*(?P<what>skip|slow)\s*-->")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 COMMAND_TIMEOUT = 300  # seconds; a command that takes longer is a broken example
+LINKED = ("docs", "benchmarks")  # what a console block sees of the checkout, by relative path
 
 
 @dataclass
@@ -48,7 +53,8 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}"
 
 
 def doc_files() -> list[Path]:
@@ -130,10 +136,25 @@ def git_status() -> str | None:
         return None  # not a git checkout (an sdist): nothing to compare
 
 
+def scratch_folder(parent: str) -> Path:
+    """A folder that looks like the checkout's root to relative paths (``docs/examples/...``)
+    but keeps what a command writes there to itself."""
+    folder = Path(parent)
+    for name in LINKED:
+        if (ROOT / name).exists():
+            (folder / name).symlink_to(ROOT / name, target_is_directory=True)
+    return folder
+
+
 def run_console(block: Block) -> None:
+    with tempfile.TemporaryDirectory(prefix="numasched-docs-") as parent:
+        run_console_in(block, scratch_folder(parent))
+
+
+def run_console_in(block: Block, cwd: Path) -> None:
     checker = doctest.OutputChecker()
     for command, expected in console_steps(block.text):
-        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=doc_env(), text=True,
+        done = subprocess.run(["bash", "-c", command], cwd=cwd, env=doc_env(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               timeout=COMMAND_TIMEOUT)
         got = done.stdout
@@ -185,6 +206,16 @@ def test_doc_example(block: Block):
 def test_the_runner_reads_console_steps():
     steps = console_steps("$ echo a \\\n  b\na b\n$ true\n")
     assert steps == [("echo a \nb", "a b\n"), ("true", "")]
+
+
+def test_console_blocks_write_to_a_scratch_folder(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```console\n$ test -f docs/examples/trace.csv && echo found\nfound\n"
+                    "$ echo x > written.txt && ls\nbenchmarks\ndocs\nwritten.txt\n```\n",
+                    encoding="utf-8")
+    (block,) = blocks_of(page)
+    run_console(block)
+    assert not (ROOT / "written.txt").exists()
 
 
 def test_the_runner_honours_markers(tmp_path, monkeypatch):

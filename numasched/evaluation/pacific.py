@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import locality, metrics, workloads
+from . import locality, workloads
 from .. import policies
 from ..api import Placement, place
 from .demo import _pct
@@ -53,6 +53,8 @@ SENSITIVITY_BETAS = (0.05, 0.10, 0.15, 0.25, 0.50)
 
 def _kind_locality(placement: Placement, sl: slice) -> float | None:
     """Memory-weighted local fraction of the placed requests in ``sl`` (as ``summary()``)."""
+    from . import metrics   # Numba kernels: imported when a table is computed, not by the CLI
+
     return metrics.locality(placement, sl)[2]
 
 
