@@ -1,25 +1,34 @@
-"""The scaling curves: numbers kept in ``results/scaling.json``, drawn to ``results/scaling.svg``.
+"""The scaling curves: measured rows in a JSON file, drawn as a log-log plot.
 
 ``test_scaling.py`` measures placements/s at 1k, 10k, 100k (and 1M) requests with hosts =
-requests / 10, merges its rows into ``results/scaling.json`` (a newer measurement of the same
-backend, policy and size replaces the older one) and calls ``write_all()``, which writes:
+requests / 10 and merges its rows into ``OUT/scaling.json`` (a newer measurement of the same
+backend, kernel, policy and size replaces the older one; the first run starts from the rows of
+``results/scaling.json``, the run the documentation quotes). ``write_all()`` then writes to
+``OUT``:
 
-- ``results/scaling.csv``  one row per (backend, policy, requests);
-- ``results/scaling.svg`` (kept in git) and ``results/scaling.png`` (git-ignored), log-log
-  placements/s against requests, one line per backend and policy, DESIGN.md's target dashed.
+- ``scaling.csv``  one row per (backend, kernel, policy, requests);
+- ``scaling.svg`` and ``scaling.png``, log-log placements/s against requests, one line per
+  backend and policy, DESIGN.md's target dashed.
 
-To redraw from the JSON without measuring: ``python benchmarks/scaling_plot.py``.
+``OUT`` is ``benchmarks/out/`` (git-ignored) unless ``NUMASCHED_BENCH_OUT`` names another folder,
+so a run never changes the checkout. To redraw without measuring::
+
+    python benchmarks/scaling_plot.py                          # results/scaling.json -> out/
+    python benchmarks/scaling_plot.py --json FILE --out DIR
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
 import sys
 from pathlib import Path
 
-RESULTS = Path(os.environ.get("NUMASCHED_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
-JSON_PATH = RESULTS / "scaling.json"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"                        # the quoted run (kept in git, read only here)
+OUT = Path(os.environ.get("NUMASCHED_BENCH_OUT") or HERE / "out")
+JSON_PATH = OUT / "scaling.json"
 FIELDS = ("backend", "kernel", "policy", "numa", "requests", "hosts", "seconds", "rounds",
           "placements_per_s", "timer", "hosts_used", "commit", "date")
 TARGET_PER_S = 1_000_000  # DESIGN.md: best-fit + restricted at 100,000 requests / 10,000 hosts
@@ -37,8 +46,9 @@ def load(path: Path = JSON_PATH) -> list[dict]:
 
 
 def merge(rows: list[dict], path: Path = JSON_PATH) -> list[dict]:
-    """Rows already in ``path`` plus ``rows`` (a new row replaces an old one of the same key)."""
-    by_key = {_key(r): r for r in load(path)}
+    """Rows already in ``path`` (else in ``results/scaling.json``) plus ``rows`` (a new row
+    replaces an old one of the same key), written to ``path``."""
+    by_key = {_key(r): r for r in load(path if path.exists() else RESULTS / "scaling.json")}
     by_key.update({_key(r): r for r in rows})
     merged = sorted(by_key.values(), key=_key)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,14 +56,14 @@ def merge(rows: list[dict], path: Path = JSON_PATH) -> list[dict]:
     return merged
 
 
-def write_csv(rows: list[dict], path: Path = RESULTS / "scaling.csv") -> None:
+def write_csv(rows: list[dict], path: Path = OUT / "scaling.csv") -> None:
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
-def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
+def plot(rows: list[dict], stem: Path = OUT / "scaling") -> list[Path]:
     """Log-log placements/s against requests; returns the files written (none without matplotlib)."""
     try:
         import matplotlib
@@ -104,15 +114,29 @@ def plot(rows: list[dict], stem: Path = RESULTS / "scaling") -> list[Path]:
     return written
 
 
-def write_all(rows: list[dict]) -> list[Path]:
-    write_csv(rows)
-    return [JSON_PATH, RESULTS / "scaling.csv", *plot(rows)]
+def write_all(rows: list[dict], out: Path = OUT) -> list[Path]:
+    """The CSV and both plots of ``rows`` in the folder ``out``; the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "scaling.csv")
+    return [out / "scaling.csv", *plot(rows, out / "scaling")]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Redraw the scaling plot from measured rows.")
+    parser.add_argument("--json", type=Path, default=RESULTS / "scaling.json",
+                        help="rows to draw (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="folder for scaling.csv, .svg and .png (default: %(default)s)")
+    args = parser.parse_args(argv)
+    rows = load(args.json)
+    if not rows:
+        print(f"no measurements in {args.json}: run python -m pytest benchmarks/test_scaling.py "
+              f"--benchmark-only first", file=sys.stderr)
+        return 1
+    for path in write_all(rows, args.out):
+        print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    rows = load()
-    if not rows:
-        sys.exit(f"no measurements in {JSON_PATH}: run python -m pytest benchmarks/test_scaling.py "
-                 f"--benchmark-only first")
-    for path in write_all(rows):
-        print(f"wrote {path}")
+    sys.exit(main())

@@ -17,11 +17,12 @@ picks the contenders. Sizes >= 100k run one pedantic round, smaller ones 3. On a
 thread) is much steadier than wall time; each row records its timer.
 
 To put an older kernel on the same plot, run this file from that checkout (with these benchmark
-files) with ``NUMASCHED_BENCH_KERNEL=<name>`` and ``NUMASCHED_BENCH_RESULTS=<this results dir>``.
+files) with ``NUMASCHED_BENCH_KERNEL=<name>`` and ``NUMASCHED_BENCH_OUT=<this checkout>/benchmarks/out``.
 
-At the end of the module the rows measured are merged into ``results/scaling.json`` and the CSV and
-the log-log plot are rewritten (``scaling_plot.py``; ``python benchmarks/scaling_plot.py`` redraws
-from the JSON).
+At the end of the module the rows measured are merged into ``benchmarks/out/scaling.json``
+(git-ignored; ``NUMASCHED_BENCH_OUT`` names another folder) and the CSV and the log-log plot are
+written beside it (``scaling_plot.py``; ``python benchmarks/scaling_plot.py --json FILE`` redraws
+from a JSON).
 """
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ def write_results(figures):
     yield
     if _rows:
         rows = scaling_plot.merge(_rows)
+        figures(f"scaling: wrote {scaling_plot.JSON_PATH}")
         for path in scaling_plot.write_all(rows):
             figures(f"scaling: wrote {path}")
 

@@ -24,7 +24,9 @@ order ``decreasing``, node choice ``pack``. For each policy, in one run and in t
 A contender that places differently makes the command exit with status 1 (the table still
 prints, marked DIFFERENT): a speed ratio between different computations means nothing.
 Ratios are placements/s over placements/s, all measured in this run. The table is printed with
-rich; ``--json`` (default ``benchmarks/results/throughput.json``) keeps the numbers.
+rich; ``--json`` (default ``benchmarks/out/throughput.json``, a git-ignored folder) keeps the
+numbers. ``benchmarks/results/`` holds the runs the documentation quotes; a new run never
+overwrites them unless you name one of them with ``--json``.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ from _instances import mixed_instance  # noqa: E402
 from peers.numpy_scan import place_scan  # noqa: E402
 
 NUMA = "restricted"
-DEFAULT_JSON = HERE / "results" / "throughput.json"
+DEFAULT_JSON = HERE / "out" / "throughput.json"   # git-ignored: a run never changes the checkout
 
 
 TIMERS = {"wall": time.perf_counter, "cpu": time.process_time}
