@@ -182,6 +182,7 @@ def run_pycon(block: Block) -> None:
         runner.run(test, out=out.append, clear_globs=False)
     finally:
         os.chdir(cwd)
+        globs.update(test.globs)   # DocTest works on a copy: keep the names for the next block
     if runner.failures:
         pytest.fail("".join(out), pytrace=False)
 
@@ -208,6 +209,15 @@ def test_the_runner_reads_console_steps():
     assert steps == [("echo a \nb", "a b\n"), ("true", "")]
 
 
+def test_pycon_blocks_of_one_file_share_a_namespace(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```pycon\n>>> x = 41\n```\n\n```pycon\n>>> x + 1\n42\n```\n",
+                    encoding="utf-8")
+    for block in blocks_of(page):
+        run_pycon(block)
+    assert _NAMESPACES.pop(page)["x"] == 41
+
+
 def test_console_blocks_write_to_a_scratch_folder(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("```console\n$ test -f docs/examples/trace.csv && echo found\nfound\n"
@@ -224,3 +234,30 @@ def test_the_runner_honours_markers(tmp_path, monkeypatch):
                     "\n```bash\nfalse\n```\n", encoding="utf-8")
     found = blocks_of(page)
     assert [(b.lang, b.marker) for b in found] == [("console", "skip"), ("pycon", None)]
+
+
+# --------------------------------------------------------------------------------------------
+# The documentation site builds without a warning (broken links, unknown API names, ...)
+# --------------------------------------------------------------------------------------------
+SITE_MODULES = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python",
+                "mkdocs_click")
+
+
+def test_the_site_builds_strictly(tmp_path):
+    import importlib.util
+
+    missing = [m for m in SITE_MODULES if importlib.util.find_spec(m.split(".")[0]) is None
+               or importlib.util.find_spec(m) is None]
+    if missing:
+        message = f"the docs extra is not installed (missing {', '.join(missing)}): pip install -e '.[docs]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = doc_env()
+    env["NO_MKDOCS_2_WARNING"] = "1"
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--site-dir", str(tmp_path / "site")], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=COMMAND_TIMEOUT)
+    assert done.returncode == 0, done.stdout
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert (tmp_path / "site" / "reference" / "python-api" / "index.html").is_file()
