@@ -110,7 +110,7 @@ def console_steps(text: str) -> list[tuple[str, str]]:
             command = line[2:]
             while command.endswith("\\") and i + 1 < len(lines):
                 i += 1
-                command = command[:-1] + "\n" + lines[i].lstrip()
+                command = command + "\n" + lines[i].lstrip()   # bash joins the lines
             steps.append((command, []))
         elif steps:
             steps[-1][1].append(line)
@@ -206,7 +206,9 @@ def test_doc_example(block: Block):
 
 def test_the_runner_reads_console_steps():
     steps = console_steps("$ echo a \\\n  b\na b\n$ true\n")
-    assert steps == [("echo a \nb", "a b\n"), ("true", "")]
+    assert steps == [("echo a \\\nb", "a b\n"), ("true", "")]
+    done = subprocess.run(["bash", "-c", steps[0][0]], capture_output=True, text=True)
+    assert done.stdout == "a b\n"
 
 
 def test_pycon_blocks_of_one_file_share_a_namespace(tmp_path):
