@@ -22,8 +22,14 @@ from numasched import codes
 from numasched.kernels import reference as ref
 
 # --------------------------------------------------------------------------------------------
-# Hypothesis profiles: no deadlines (the reference backend is slow and timing is never asserted),
-# modest example counts so the whole suite stays well under three minutes on two cores.
+# Hypothesis profiles: no deadlines (the reference backend is slow and timing is never asserted).
+#   numasched  the local default: modest example counts, the whole suite in a few minutes;
+#   ci         the default when CI=true: a fresh throwaway machine on 2 busy cores, so fewer
+#              examples, no example database written, and every failure printed with its blob
+#              (reproduce it locally with @reproduce_failure);
+#   thorough   long local runs: many more examples of every property.
+# NUMASCHED_HYPOTHESIS_PROFILE picks one explicitly. Tests size their runs with examples(n),
+# which scales n by the profile.
 # --------------------------------------------------------------------------------------------
 settings.register_profile(
     "numasched",
@@ -33,20 +39,26 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much],
 )
-settings.register_profile(
-    "thorough",
-    parent=settings.get_profile("numasched"),
-    max_examples=1000,
-)
-settings.load_profile(os.environ.get("NUMASCHED_HYPOTHESIS_PROFILE", "numasched"))
+settings.register_profile("ci", parent=settings.get_profile("numasched"), max_examples=40,
+                          database=None)
+settings.register_profile("thorough", parent=settings.get_profile("numasched"),
+                          max_examples=1000)
+PROFILE = os.environ.get("NUMASCHED_HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI") == "true" else "numasched")
+settings.load_profile(PROFILE)
 
 # Example counts used by the individual property tests (scaled by the profile's default).
 _SCALE = settings.default.max_examples / 60.0
 
 
 def examples(n: int) -> int:
-    """``n`` examples under the default profile, proportionally more under 'thorough'."""
+    """``n`` examples under the default profile, proportionally fewer under 'ci' and more under
+    'thorough'."""
     return max(1, int(n * _SCALE))
+
+
+def pytest_report_header(config):
+    return f"hypothesis profile: {PROFILE} (NUMASCHED_HYPOTHESIS_PROFILE; ci when CI=true)"
 
 
 BACKENDS = numasched.available_backends()
