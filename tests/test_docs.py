@@ -263,3 +263,34 @@ def test_the_site_builds_strictly(tmp_path):
     assert done.returncode == 0, done.stdout
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "reference" / "python-api" / "index.html").is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# Quoted benchmark figures are those of the saved runs they cite
+# --------------------------------------------------------------------------------------------
+def test_quoted_throughput_is_the_saved_run():
+    """The README's table and the benchmarks page quote benchmarks/results/throughput.json
+    (reprinted by `python benchmarks/throughput.py --from-json ... --markdown`): every figure
+    they show for it must be that run's, and they must name its commit."""
+    import json
+
+    run = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    rows = {r["policy"]: r for r in run["rows"]}
+    best = rows["best-fit"]
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    for figure in (f"{best['backends']['cython']['per_s']:,.0f} placements/s",
+                   f"{best['backends']['numba']['per_s']:,.0f} placements/s",
+                   f"{best['numpy_scan']['per_s']:,.0f} placements/s",
+                   f"{best['reference']['per_s']:,.1f} placements/s",
+                   f"{best['backends']['cython']['x_numpy_scan']:,.0f}× faster",
+                   f"{best['backends']['cython']['x_reference']:,.0f}× faster",
+                   f"commit {run['commit']}"):
+        assert figure in readme, figure
+    page = (ROOT / "docs" / "explanation" / "benchmarks.md").read_text(encoding="utf-8")
+    assert f"commit {run['commit']}" in page
+    for policy, row in rows.items():
+        for backend, b in row["backends"].items():
+            line = f"| {policy} | {backend} | "
+            if line in page:
+                shown = page.split(line, 1)[1].split("|")[0].strip().strip("*")
+                assert shown == f"{b['per_s']:,.0f}", (policy, backend, shown)
