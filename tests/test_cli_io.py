@@ -120,7 +120,8 @@ def test_place_json_end_to_end(cluster_dir, workloads_file):
                "--output", "json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["numa_default"] == {"mode": "single-numa-node", "from": "topologyManagerPolicy"}
+    assert report["numa_default"] == {"mode": "single-numa-node", "from": "topologyManagerPolicy",
+                                     "per_pod": True}
     rows = {r["workload"]: r for r in report["placements"]}
     assert list(rows) == ["shop/web-0", "shop/web-1", "shop/web-2", "shop/huge"]
     # best-fit packs the fuller worker-a, whose node 0 has only 4 free cores: its node 1 takes

@@ -118,7 +118,7 @@ def place_report(topology: Topology, workloads: Workloads, *, policy: str = "bes
     fixes the mode, every request without an annotation gets that mode."""
     mode, mode_from = default_numa(topology, numa, policy)
     requests = workloads.requests
-    bound_modes, notes = None, []
+    bound_modes, notes, per_pod = None, [], False
     if numa is None and mode_from != "policy":   # an explicit mode (option, preset) wins
         modes, note = kubelet_modes(topology, workloads.specs)
         if modes is not None:
@@ -127,6 +127,7 @@ def place_report(topology: Topology, workloads: Workloads, *, policy: str = "bes
                                 required_host=requests.required_host)
             bound_modes, _ = kubelet_modes(topology, [s for _, s in workloads.bound])
             notes += [note] if note else []
+            per_pod = True
     load = existing_load(topology, workloads.bound, policy=policy, numa=mode, modes=bound_modes,
                          backend=backend)
     if workloads.bound:
@@ -173,7 +174,8 @@ def place_report(topology: Topology, workloads: Workloads, *, policy: str = "bes
                                 for k in range(c.nodes) if c.present[h, k]]})
     report = {
         "topology": {"hosts": c.hosts, "nodes_per_host": c.nodes, "notes": list(topology.notes)},
-        "numa_default": {"mode": mode, "from": mode_from},
+        # per_pod: each pod got the mode its host's kubelet would give it (QoS class, scope)
+        "numa_default": {"mode": mode, "from": mode_from, "per_pod": per_pod},
         "settings": settings,
         "summary": summary,
         "placements": rows,
@@ -194,9 +196,11 @@ def render_place(report: dict, console=None) -> None:
     bound = report.get("bound", 0)
     origin = {"policy": f"set by policy {st['policy']}", "option": "--numa"}.get(nd["from"],
                                                                                  nd["from"])
+    used = ("numa per pod, as its host's kubelet would align it (topologyManagerPolicy)"
+            if nd.get("per_pod") else f"numa {st['numa']} ({origin})")
     console.print(f"[bold]Placement[/bold] of {s['requests']:,} request(s) on "
-                  f"{report['topology']['hosts']:,} host(s): policy {st['policy']}, numa "
-                  f"{st['numa']} ({origin}), backend {st['backend']}"
+                  f"{report['topology']['hosts']:,} host(s): policy {st['policy']}, {used}, "
+                  f"backend {st['backend']}"
                   + (f"; {bound:,} bound pod(s) held as existing load" if bound else ""))
     # pending first (what needs attention), then placed, then bound, each in input order
     rank = {"placed": 1, "bound": 2}
