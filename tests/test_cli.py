@@ -34,6 +34,7 @@ RUNS = {
     "topology": ["topology", TOPOLOGY],
     "place": ["place", "--topology", TOPOLOGY, "--workloads", WORKLOADS],
     "simulate": ["simulate", "--topology", TOPOLOGY, "--trace", str(EXAMPLES / "trace.csv")],
+    "plan": ["plan", "--host-shape", "2x48c/384Gi", "--workloads", WORKLOADS],
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import _backend, codes
-from .common import OUTPUTS, UserError, emit, user_errors
+from .common import OUTPUTS, POLICY, UserError, emit, user_errors
 
 
 @click.command("plan")
@@ -17,7 +17,7 @@ from .common import OUTPUTS, UserError, emit, user_errors
               help="The mix: the requests of a trace CSV present together at its peak.")
 @click.option("--inventory", "inventory_path", default=None, metavar="PATH",
               help="The mix: what is in use on each NUMA node of an inventory or topology.")
-@click.option("--policy", "policy_names", multiple=True, metavar="NAME",
+@click.option("--policy", "policy_names", type=POLICY, multiple=True,
               help="Placement policy (repeat to compare side by side, e.g. --policy esxi "
                    "--policy linux) [default: best-fit].")
 @click.option("--numa", type=click.Choice(list(codes.NUMA_MODES)), default=None,
@@ -33,16 +33,12 @@ def command(shape, workloads_path, trace_path, inventory_path, policy_names, num
             backend, output) -> None:
     """How many hosts of a shape a mix needs under a policy, with N hosts' failure headroom;
     the lower bound and the binding resource."""
-    from .. import policies
     from ..optimize import plan as planning
 
     sources = [p for p in (workloads_path, trace_path, inventory_path) if p is not None]
     if len(sources) != 1:
         raise UserError("give the mix as exactly one of --workloads, --trace or --inventory")
     names = list(policy_names) or ["best-fit"]
-    for name in names:
-        if name not in policies.names():
-            raise UserError(f"unknown policy {name!r}; known: {', '.join(policies.names())}")
     with user_errors():
         host_shape = planning.parse_host_shape(shape)
         labels, source, note = None, sources[0], None
