@@ -122,15 +122,339 @@ cdef inline int64_t host_score(Fleet* f, int64_t h, int64_t cpu, int64_t mem) no
     return 0  # first-fit: every feasible host scores the same; the lowest index wins
 
 
+# ---------------------------------------------------------------------------------------------
+# Node sets. A set S of w present nodes *fits* when every member holds its share of the equal
+# split; position j of S (by id) takes base + 1 while j < remainder, so requirements never grow
+# with j. The rule that picks one set is reference.Host.best_set: every set compared when the
+# candidates form at most COMBINATION_LIMIT sets, the distance hierarchy's dynamic programme
+# beyond. Everything here is polynomial in K except the bounded enumeration.
+# ---------------------------------------------------------------------------------------------
+
+cdef enum:
+    COMBINATION_LIMIT = 256     # as reference.COMBINATION_LIMIT
+    FORBIDDEN = 0               # allow[k]: node k may not be a member
+    OPTIONAL = 1                #           may be
+    FORCED = 2                  #           must be
+
+
+cdef struct Hierarchy:
+    # The host's distance hierarchy as single-linkage merges, t non-decreasing: merging the
+    # groups of a[e] and b[e] puts every pair across them at level t[e].
+    int n
+    int64_t t[MAX_K]
+    int a[MAX_K]
+    int b[MAX_K]
+
+
+cdef struct SetTables:
+    # For the group whose root is r: the best set of n members (n <= width), as its level sum
+    # d[r][n] (-1: no such set), its pack/spread term p[r][n] and its mask m[r][n].
+    int64_t d[MAX_K][MAX_K + 1]
+    int64_t p[MAX_K][MAX_K + 1]
+    uint64_t m[MAX_K][MAX_K + 1]
+    int64_t size[MAX_K]         # members of the group rooted at r
+    int comp[MAX_K]             # the root of node k's group
+    uint8_t allow[MAX_K]        # FORBIDDEN / OPTIONAL / FORCED per node
+    int64_t td[MAX_K + 1]       # one merge's result before it replaces the root's row
+    int64_t tp[MAX_K + 1]
+    uint64_t tm[MAX_K + 1]
+
+
+cdef inline bint takes_position(Fleet* f, int64_t h, int64_t k, int64_t j, int64_t cpu,
+                                int64_t mem, int64_t width, bint at_capacity) noexcept nogil:
+    """Node k can hold the shares of position j of the width split (reference.takes_position)."""
+    cdef int64_t ac = (f.cap_c if at_capacity else f.free_c)[h * f.K + k]
+    cdef int64_t am = (f.cap_m if at_capacity else f.free_m)[h * f.K + k]
+    return (ac >= cpu // width + (1 if j < cpu % width else 0)
+            and am >= mem // width + (1 if j < mem % width else 0))
+
+
+cdef int first_set(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width,
+                   bint at_capacity, int* out_nodes) noexcept nogil:
+    """The lexicographically first fitting set of width (reference.Host.first_set); 0 = none.
+
+    O(K): requirements never grow with the position, so taking each node that can fill the
+    next open position is never worse than skipping it (the j-th pick is at most the j-th
+    member of any fitting set).
+    """
+    cdef int64_t k, n = 0
+    cdef uint64_t present = f.present[h]
+    for k in range(f.K):
+        if n < width and (present >> k) & 1 and takes_position(f, h, k, n, cpu, mem, width,
+                                                                 at_capacity):
+            out_nodes[n] = <int>k
+            n += 1
+    return n == width
+
+
+cdef int64_t width_lower_bound(Fleet* f, int64_t h, int64_t cpu, int64_t mem,
+                               bint at_capacity) noexcept nogil:
+    """No narrower set fits: its largest share ceil(a / w) exceeds every node's availability."""
+    cdef const int64_t* ac = (f.cap_c if at_capacity else f.free_c) + h * f.K
+    cdef const int64_t* am = (f.cap_m if at_capacity else f.free_m) + h * f.K
+    cdef int64_t k, most_c = 0, most_m = 0, w = 1, v
+    for k in range(f.K):
+        if (f.present[h] >> k) & 1:
+            if ac[k] > most_c:
+                most_c = ac[k]
+            if am[k] > most_m:
+                most_m = am[k]
+    if most_c == 0 or most_m == 0:
+        return f.n_present[h] + 1  # every request asks for both resources
+    v = (cpu + most_c - 1) // most_c
+    if v > w:
+        w = v
+    v = (mem + most_m - 1) // most_m
+    if v > w:
+        w = v
+    return w
+
+
+cdef int64_t n_choose_capped(int64_t n, int64_t k) noexcept nogil:
+    """C(n, k), or COMBINATION_LIMIT + 1 when it is larger (no overflow: n <= 64)."""
+    cdef int64_t c = 1, i
+    if k < 0 or k > n:
+        return 0
+    if n - k < k:
+        k = n - k
+    for i in range(k):
+        c = c * (n - i) // (i + 1)  # exact: C(n, i + 1)
+        if c > COMBINATION_LIMIT:
+            return COMBINATION_LIMIT + 1
+    return c
+
+
+cdef inline int64_t level_distance(const int64_t* dist, int64_t K, int64_t i,
+                                   int64_t j) noexcept nogil:
+    cdef int64_t a = dist[i * K + j], b = dist[j * K + i]
+    return a if a > b else b
+
+
+cdef void hierarchy_build(Fleet* f, int64_t h, Hierarchy* y) noexcept nogil:
+    """Single-linkage merges of host h's present nodes (Prim's tree, edges sorted by level).
+
+    Any minimum spanning tree gives the same levels (the largest step on the tree path between
+    two nodes), and the programme's answer depends on the levels only.
+    """
+    cdef const int64_t* dist = f.dist + h * f.dist_stride
+    cdef int64_t best[MAX_K]
+    cdef int link[MAX_K]
+    cdef uint8_t in_tree[MAX_K]
+    cdef int64_t k, first = -1, pick, e, t, v
+    cdef int a, b
+    cdef uint64_t present = f.present[h]
+    y.n = 0
+    for k in range(MAX_K):
+        in_tree[k] = 0
+    for k in range(f.K):
+        if first < 0 and (present >> k) & 1:
+            first = k
+    if first < 0:
+        return
+    in_tree[first] = 1
+    for k in range(f.K):
+        if (present >> k) & 1:
+            best[k] = level_distance(dist, f.K, first, k)
+            link[k] = <int>first
+    while True:
+        pick = -1
+        for k in range(f.K):
+            if (present >> k) & 1 and not in_tree[k] and (pick < 0 or best[k] < best[pick]):
+                pick = k
+        if pick < 0:
+            break
+        in_tree[pick] = 1
+        # insertion keeps t[0..n) sorted by level
+        e = y.n
+        t = best[pick]
+        while e > 0 and y.t[e - 1] > t:
+            y.t[e] = y.t[e - 1]
+            y.a[e] = y.a[e - 1]
+            y.b[e] = y.b[e - 1]
+            e -= 1
+        y.t[e] = t
+        y.a[e] = link[pick]
+        y.b[e] = <int>pick
+        y.n += 1
+        for k in range(f.K):
+            if (present >> k) & 1 and not in_tree[k]:
+                v = level_distance(dist, f.K, pick, k)
+                if v < best[k]:
+                    best[k] = v
+                    link[k] = <int>pick
+
+
+cdef inline bint key_before(int64_t d1, int64_t p1, uint64_t m1, int64_t d2, int64_t p2,
+                            uint64_t m2) noexcept nogil:
+    """(d1, p1, m1) ranks before (d2, p2, m2): lower level sum, then pack/spread term, then the
+    set holding the lowest id of the symmetric difference (reference.Host.hierarchy_key)."""
+    cdef uint64_t x
+    if d1 != d2:
+        return d1 < d2
+    if p1 != p2:
+        return p1 < p2
+    x = m1 ^ m2
+    return x != 0 and (m1 & (x & (~x + 1))) != 0
+
+
+cdef int hierarchy_best(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width,
+                        Hierarchy* y, SetTables* s, int64_t* out_d, int64_t* out_p,
+                        uint64_t* out_m) noexcept nogil:
+    """The best set by the hierarchy's key among those allowed by s.allow, with width members
+    (reference.Host.hierarchy_best); 1 and (out_d, out_p, out_m), or 0 if there is none.
+
+    Invariant after each merge: the root's row holds, for every count n <= width, the best
+    set of n members inside its group (or -1): the key is a sum over the two parts plus
+    2 * t * n_a * n_b, so the best parts make the best whole.
+    """
+    cdef int64_t base_c = cpu // width, base_m = mem // width
+    cdef int64_t k, e, n, na, nb, sa, sb, util, d, p, first = -1
+    cdef int a, b
+    cdef uint64_t mk, present = f.present[h]
+    for k in range(f.K):
+        if not (present >> k) & 1:
+            continue
+        if first < 0:
+            first = k
+        s.comp[k] = <int>k
+        s.size[k] = 1
+        s.d[k][0] = -1 if s.allow[k] == FORCED else 0
+        s.p[k][0] = 0
+        s.m[k][0] = 0
+        s.d[k][1] = -1
+        if s.allow[k] != FORBIDDEN:
+            util = (fx(f.cap_c[h * f.K + k] - f.free_c[h * f.K + k] + base_c, f.cap_c[h * f.K + k])
+                    + fx(f.cap_m[h * f.K + k] - f.free_m[h * f.K + k] + base_m,
+                         f.cap_m[h * f.K + k]))
+            s.d[k][1] = 0
+            s.p[k][1] = -util if f.node_choice == NODE_PACK else util
+            s.m[k][1] = (<uint64_t>1) << k
+    if first < 0:
+        return 0
+    for e in range(y.n):
+        a = s.comp[y.a[e]]
+        b = s.comp[y.b[e]]
+        sa = s.size[a] if s.size[a] < width else width
+        sb = s.size[b] if s.size[b] < width else width
+        for n in range(sa + sb + 1 if sa + sb < width else width + 1):
+            s.td[n] = -1
+        for na in range(sa + 1):
+            if s.d[a][na] < 0:
+                continue
+            for nb in range((sb if sb < width - na else width - na) + 1):
+                if s.d[b][nb] < 0:
+                    continue
+                d = s.d[a][na] + s.d[b][nb] + 2 * y.t[e] * na * nb
+                p = s.p[a][na] + s.p[b][nb]
+                mk = s.m[a][na] | s.m[b][nb]
+                n = na + nb
+                if s.td[n] < 0 or key_before(d, p, mk, s.td[n], s.tp[n], s.tm[n]):
+                    s.td[n] = d
+                    s.tp[n] = p
+                    s.tm[n] = mk
+        for n in range(sa + sb + 1 if sa + sb < width else width + 1):
+            s.d[a][n] = s.td[n]
+            s.p[a][n] = s.tp[n]
+            s.m[a][n] = s.tm[n]
+        s.size[a] += s.size[b]
+        for k in range(f.K):
+            if (present >> k) & 1 and s.comp[k] == b:
+                s.comp[k] = a
+    a = s.comp[first]
+    if s.size[a] < width or s.d[a][width] < 0:
+        return 0
+    out_d[0] = s.d[a][width]
+    out_p[0] = s.p[a][width]
+    out_m[0] = s.m[a][width]
+    return 1
+
+
+cdef bint mask_fits(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width,
+                    uint64_t mask) noexcept nogil:
+    cdef int64_t k, j = 0
+    for k in range(f.K):
+        if (mask >> k) & 1:
+            if not takes_position(f, h, k, j, cpu, mem, width, 0):
+                return 0
+            j += 1
+    return 1
+
+
+cdef int hierarchy_set(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width,
+                       int* out_nodes) noexcept nogil:
+    """The node-set rule beyond the enumeration limit (reference.Host.hierarchy_set): the best
+    set of the candidates if it fits, else the best of the families that only hold fitting sets
+    (any-position nodes; for each any-position start, the greedy's head from it and candidates
+    above). Returns 0 if no set of width fits."""
+    cdef Hierarchy y
+    cdef SetTables s
+    cdef int64_t base_c = cpu // width, base_m = mem // width
+    cdef int64_t k, j, start, hn, last, head_width
+    cdef int64_t bd = 0, bp = 0, d = 0, p = 0
+    cdef uint64_t bm = 0, mk = 0, present = f.present[h]
+    cdef int head[MAX_K]
+    cdef bint found, cand
+    hierarchy_build(f, h, &y)
+    for k in range(f.K):
+        s.allow[k] = FORBIDDEN
+        if ((present >> k) & 1 and f.free_c[h * f.K + k] >= base_c
+                and f.free_m[h * f.K + k] >= base_m):
+            s.allow[k] = OPTIONAL
+    if not hierarchy_best(f, h, cpu, mem, width, &y, &s, &bd, &bp, &bm):
+        return 0
+    found = mask_fits(f, h, cpu, mem, width, bm)
+    if not found:
+        # Only nodes that can take any position (position 0 asks the most).
+        for k in range(f.K):
+            if s.allow[k] != FORBIDDEN and not takes_position(f, h, k, 0, cpu, mem, width, 0):
+                s.allow[k] = FORBIDDEN
+        found = hierarchy_best(f, h, cpu, mem, width, &y, &s, &bd, &bp, &bm)
+        head_width = cpu % width if cpu % width > mem % width else mem % width
+        for start in range(f.K):
+            if not ((present >> start) & 1 and takes_position(f, h, start, 0, cpu, mem, width, 0)):
+                continue
+            hn = 0
+            for k in range(start, f.K):
+                if hn < head_width and (present >> k) & 1 and takes_position(
+                        f, h, k, hn, cpu, mem, width, 0):
+                    head[hn] = <int>k
+                    hn += 1
+            if hn < head_width:
+                break  # a later start finds no more
+            last = head[hn - 1]
+            for k in range(f.K):
+                cand = ((present >> k) & 1 and f.free_c[h * f.K + k] >= base_c
+                        and f.free_m[h * f.K + k] >= base_m)
+                s.allow[k] = OPTIONAL if cand and k > last else FORBIDDEN
+            for j in range(hn):
+                s.allow[head[j]] = FORCED
+            if hierarchy_best(f, h, cpu, mem, width, &y, &s, &d, &p, &mk) and (
+                    not found or key_before(d, p, mk, bd, bp, bm)):
+                found = 1
+                bd = d
+                bp = p
+                bm = mk
+        if not found:
+            return 0
+    j = 0
+    for k in range(f.K):
+        if (bm >> k) & 1:
+            out_nodes[j] = <int>k
+            j += 1
+    return 1
+
+
 cdef int set_search(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width,
                     bint at_capacity, bint want_best, int* out_nodes) noexcept nogil:
-    """Search the node sets of ``width`` present nodes of host h for the equal split.
+    """Find a node set of ``width`` present nodes of host h for the equal split.
 
-    Sets are visited in lexicographic order of their sorted node ids. With ``want_best`` = 0 the
-    first set that fits is returned (an existence test); otherwise the best by (distance sum,
-    then pack/spread utilisation), earlier sets winning ties. Returns 1 and writes the sorted ids
-    into out_nodes[0:width], or returns 0 when no set fits. Availability is the capacity when
-    ``at_capacity``, else the free capacity.
+    With ``want_best`` = 0: whether some set fits, in O(K) (the first set in lexicographic
+    order, ``first_set``). Otherwise the set the request takes (reference.Host.best_set): when
+    the candidates form at most COMBINATION_LIMIT sets, every fitting set is visited in
+    lexicographic order and the best by (distance sum, then pack/spread utilisation) wins,
+    earlier sets winning ties; beyond that, ``hierarchy_set``. Returns 1 and writes the sorted
+    ids into out_nodes[0:width], or returns 0 when no set fits. Availability is the capacity
+    when ``at_capacity``, else the free capacity.
     """
     cdef const int64_t* avail_c = (f.cap_c if at_capacity else f.free_c) + h * f.K
     cdef const int64_t* avail_m = (f.cap_m if at_capacity else f.free_m) + h * f.K
@@ -147,6 +471,8 @@ cdef int set_search(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width
     cdef bint fits, found = 0
     cdef uint64_t present = f.present[h]
 
+    if not want_best:
+        return first_set(f, h, cpu, mem, width, at_capacity, out_nodes)
     # Candidates: present nodes that hold at least the base share. Every member of a fitting set
     # is one, so enumerating subsets of the candidates visits every fitting set, in the same order.
     for k in range(f.K):
@@ -155,6 +481,8 @@ cdef int set_search(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width
             m += 1
     if m < width:
         return 0
+    if n_choose_capped(m, width) > COMBINATION_LIMIT and not at_capacity:
+        return hierarchy_set(f, h, cpu, mem, width, out_nodes)
     for j in range(width):
         idx[j] = j
     while True:
@@ -166,10 +494,6 @@ cdef int set_search(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width
                 fits = 0
                 break
         if fits:
-            if not want_best:
-                for j in range(width):
-                    out_nodes[j] = cand[idx[j]]
-                return 1
             dsum = 0
             util = 0
             for a in range(width):
@@ -220,8 +544,8 @@ cdef int64_t min_nodes(Fleet* f, int64_t h, int64_t cpu, int64_t mem) noexcept n
         wm = (mem + m0 - 1) // m0
         w = wc if wc > wm else wm
         return w if w <= f.n_present[h] else 0
-    for w in range(1, f.n_present[h] + 1):
-        if set_search(f, h, cpu, mem, w, 1, 0, nodes):
+    for w in range(width_lower_bound(f, h, cpu, mem, 1), f.n_present[h] + 1):
+        if first_set(f, h, cpu, mem, w, 1, nodes):
             return w
     return 0
 
@@ -231,21 +555,22 @@ cdef int64_t fit_width(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode,
     """Width of the node set the request would use on host h now under ``mode``; 0 = no fit.
 
     For best-effort only widths up to ``max_width`` are tried (a wider set could not win).
-    The caller has checked that the host's free totals cover the request.
+    The caller has checked that the host's free totals cover the request. O(K) per width tried
+    (``first_set``), starting at the narrowest width the free nodes allow.
     """
     cdef int nodes[MAX_K]
     cdef int64_t w
     if mode == MODE_NONE:
         return f.n_present[h]
     if mode == MODE_SINGLE:
-        return 1 if set_search(f, h, cpu, mem, 1, 0, 0, nodes) else 0
+        return 1 if first_set(f, h, cpu, mem, 1, 0, nodes) else 0
     if mode == MODE_RESTRICTED:
         w = min_nodes(f, h, cpu, mem)
-        if w > 0 and set_search(f, h, cpu, mem, w, 0, 0, nodes):
+        if w > 0 and first_set(f, h, cpu, mem, w, 0, nodes):
             return w
         return 0
-    for w in range(1, min(max_width, f.n_present[h]) + 1):
-        if set_search(f, h, cpu, mem, w, 0, 0, nodes):
+    for w in range(width_lower_bound(f, h, cpu, mem, 0), min(max_width, f.n_present[h]) + 1):
+        if first_set(f, h, cpu, mem, w, 0, nodes):
             return w
     return 0
 

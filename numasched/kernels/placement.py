@@ -11,8 +11,8 @@ State. The Cython ``Fleet`` struct becomes plain arguments: the node arrays ``ca
 (read-only capacities), ``free_c, free_m`` (the free capacity, written by ``commit`` only),
 ``dist`` ([D, K, K]; ``dh`` = h when D == H > 1, else 0), the per-call host arrays
 ``tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present (uint64 masks), n_present, uniform``,
-and one scratch array ``scratch`` int64[4, MAX_K] (rows CAND, IDX, NODES, REM; see
-``new_scratch``). Helpers take only what they use and per-host values as scalars: every array
+and one scratch array ``scratch`` int64[SCRATCH_ROWS, SCRATCH_COLS] (rows CAND, IDX, NODES, REM
+and the node-set hierarchy's tables; see ``new_scratch``). Helpers take only what they use and per-host values as scalars: every array
 argument of a Numba call costs an atomic incref/decref pair and about ten machine words of
 argument passing, which is what made a first draft (a named tuple of all 14 arrays) 2-3x slower
 than Cython. Nothing closes over anything, so a later per-host filter/score kernel (a ``prange``
@@ -79,11 +79,35 @@ _PACK = np.int64(NODE_PACK)
 _T = np.bool_(True)
 _F = np.bool_(False)
 
-# Rows of the scratch array.
+# Rows of the scratch array (int64[SCRATCH_ROWS, MAX_K + 1]; a row is indexed by node id unless
+# noted).
 CAND = 0    # candidate node ids of set_search
 IDX = 1     # the current combination, as indices into CAND
 NODES = 2   # set_search's answer: the sorted node ids of the chosen set
 REM = 3     # proportional's remainders
+ALLOW = 4   # hierarchy_best: FORBIDDEN / OPTIONAL / FORCED per node
+COMP = 5    # the root of each node's group during the merges
+SIZE = 6    # members of the group rooted at each node
+BEST = 7    # hierarchy_build (Prim): the cheapest link of each node into the tree, its level
+LINK = 8    #   and the tree node it links to
+IN_TREE = 9
+EDGE_T = 10  # the merges, by index: level, and the two nodes they join
+EDGE_A = 11
+EDGE_B = 12
+HEAD = 13   # hierarchy_set: the forced first members
+TMP_D = 14  # one merge's result by member count, before it replaces the root's rows
+TMP_P = 15
+TMP_M = 16
+TAB_D = 17  # rows TAB_D + r, column n: level sum of group r's best set of n members (-1: none)
+TAB_P = TAB_D + MAX_K          # its pack/spread term
+TAB_M = TAB_P + MAX_K          # its node mask (uint64 through a view)
+SCRATCH_ROWS = TAB_M + MAX_K
+SCRATCH_COLS = MAX_K + 1       # member counts 0..MAX_K
+
+COMBINATION_LIMIT = 256  # as reference.COMBINATION_LIMIT
+FORBIDDEN = 0
+OPTIONAL = 1
+FORCED = 2
 
 STATUS_OK = 0
 STATUS_SHAPE = 1
@@ -96,8 +120,9 @@ STATUS_MESSAGES = {
 
 
 def new_scratch():
-    """Scratch for the helpers, one per thread: int64[4, MAX_K] (rows CAND, IDX, NODES, REM)."""
-    return np.empty((4, MAX_K), dtype=np.int64)
+    """Scratch for the helpers, one per thread: int64[SCRATCH_ROWS, SCRATCH_COLS] (about 110 kB;
+    rows CAND, IDX, NODES, REM, and the node-set hierarchy's tables)."""
+    return np.empty((SCRATCH_ROWS, SCRATCH_COLS), dtype=np.int64)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -129,18 +154,323 @@ def host_score(policy, wc, wm, cc, cm, fc, fm, cpu, mem):
     return 0  # first-fit: every feasible host scores the same; the lowest index wins
 
 
+# ---------------------------------------------------------------------------------------------
+# Node sets (as in _core.pyx). A set S of w present nodes fits when every member holds its share
+# of the equal split; position j of S (by id) takes base + 1 while j < remainder, so the
+# requirements never grow with j. The rule that picks one set is reference.Host.best_set: every
+# set compared when the candidates form at most COMBINATION_LIMIT sets, the distance
+# hierarchy's dynamic programme beyond. Masks in the scratch are uint64 through a view.
+# ---------------------------------------------------------------------------------------------
+@njit(**config.NUMBA_INLINE_KWARGS)
+def takes_position(avail_c, avail_m, hu, k, j, cpu, mem, width):
+    """Node k can hold the shares of position j of the width split (reference.takes_position)."""
+    ku = np.uintp(k)
+    return (avail_c[hu, ku] >= cpu // width + (1 if j < cpu % width else 0)
+            and avail_m[hu, ku] >= mem // width + (1 if j < mem % width else 0))
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def first_set(avail_c, avail_m, h, present, cpu, mem, width, scratch):
+    """The lexicographically first fitting set of width (reference.Host.first_set), written into
+    scratch[NODES, :width]; returns 1, or 0 if none fits. O(K): requirements never grow with
+    the position, so taking each node that can fill the next open position is never worse than
+    skipping it (the j-th pick is at most the j-th member of any fitting set)."""
+    hu = np.uintp(h)
+    n = 0
+    for k in range(avail_c.shape[1]):
+        if n < width and (present >> np.uint64(k)) & _U1 and takes_position(
+                avail_c, avail_m, hu, k, n, cpu, mem, width):
+            scratch[NODES, np.uintp(n)] = k
+            n += 1
+    return 1 if n == width else 0
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def width_lower_bound(avail_c, avail_m, h, present, n_present, cpu, mem):
+    """No narrower set fits: its largest share ceil(a / w) exceeds every node's availability."""
+    hu = np.uintp(h)
+    most_c = 0
+    most_m = 0
+    for k in range(avail_c.shape[1]):
+        if (present >> np.uint64(k)) & _U1:
+            ku = np.uintp(k)
+            if avail_c[hu, ku] > most_c:
+                most_c = avail_c[hu, ku]
+            if avail_m[hu, ku] > most_m:
+                most_m = avail_m[hu, ku]
+    if most_c == 0 or most_m == 0:
+        return n_present + 1  # every request asks for both resources
+    w = 1
+    v = (cpu + most_c - 1) // most_c
+    if v > w:
+        w = v
+    v = (mem + most_m - 1) // most_m
+    if v > w:
+        w = v
+    return w
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def n_choose_capped(n, k):
+    """C(n, k), or COMBINATION_LIMIT + 1 when it is larger (no overflow: n <= 64)."""
+    if k < 0 or k > n:
+        return 0
+    if n - k < k:
+        k = n - k
+    c = 1
+    for i in range(k):
+        c = c * (n - i) // (i + 1)  # exact: C(n, i + 1)
+        if c > COMBINATION_LIMIT:
+            return COMBINATION_LIMIT + 1
+    return c
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def hierarchy_build(dist, du, present, scratch):
+    """Single-linkage merges of the present nodes (Prim's tree, edges sorted by level) into
+    scratch rows EDGE_T, EDGE_A, EDGE_B; returns their number. Any minimum spanning tree gives
+    the same levels (the largest step on the tree path), and the programme uses levels only."""
+    K = dist.shape[1]
+    first = -1
+    for k in range(K):
+        scratch[IN_TREE, np.uintp(k)] = 0
+        if first < 0 and (present >> np.uint64(k)) & _U1:
+            first = k
+    if first < 0:
+        return 0
+    fu = np.uintp(first)
+    scratch[IN_TREE, fu] = 1
+    for k in range(K):
+        ku = np.uintp(k)
+        if (present >> np.uint64(k)) & _U1:
+            a = dist[du, fu, ku]
+            b = dist[du, ku, fu]
+            scratch[BEST, ku] = a if a > b else b
+            scratch[LINK, ku] = first
+    n = 0
+    while True:
+        pick = -1
+        for k in range(K):
+            ku = np.uintp(k)
+            if ((present >> np.uint64(k)) & _U1 and scratch[IN_TREE, ku] == 0
+                    and (pick < 0 or scratch[BEST, ku] < scratch[BEST, np.uintp(pick)])):
+                pick = k
+        if pick < 0:
+            break
+        pu = np.uintp(pick)
+        scratch[IN_TREE, pu] = 1
+        # insertion keeps the edges sorted by level
+        e = n
+        t = scratch[BEST, pu]
+        while e > 0 and scratch[EDGE_T, np.uintp(e - 1)] > t:
+            for row in (EDGE_T, EDGE_A, EDGE_B):
+                scratch[row, np.uintp(e)] = scratch[row, np.uintp(e - 1)]
+            e -= 1
+        scratch[EDGE_T, np.uintp(e)] = t
+        scratch[EDGE_A, np.uintp(e)] = scratch[LINK, pu]
+        scratch[EDGE_B, np.uintp(e)] = pick
+        n += 1
+        for k in range(K):
+            ku = np.uintp(k)
+            if (present >> np.uint64(k)) & _U1 and scratch[IN_TREE, ku] == 0:
+                a = dist[du, pu, ku]
+                b = dist[du, ku, pu]
+                v = a if a > b else b
+                if v < scratch[BEST, ku]:
+                    scratch[BEST, ku] = v
+                    scratch[LINK, ku] = pick
+    return n
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def key_before(d1, p1, m1, d2, p2, m2):
+    """(d1, p1, m1) ranks before (d2, p2, m2): lower level sum, then pack/spread term, then the
+    set holding the lowest id of the symmetric difference (reference.Host.hierarchy_key)."""
+    if d1 != d2:
+        return d1 < d2
+    if p1 != p2:
+        return p1 < p2
+    x = m1 ^ m2
+    if x == _U0:
+        return False
+    return (m1 & (x & (~x + _U1))) != _U0
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def hierarchy_best(cap_c, cap_m, free_c, free_m, h, present, node_choice, cpu, mem, width,
+                   n_edges, scratch):
+    """The best set by the hierarchy's key among those scratch row ALLOW permits (FORBIDDEN,
+    OPTIONAL, FORCED per node), with width members (reference.Host.hierarchy_best). Returns
+    (found, level sum, pack/spread term, uint64 mask).
+
+    Tables: row TAB_D + r, column n holds the best set of n members inside the group rooted
+    at r (-1: none), TAB_P + r its pack/spread term, TAB_M + r its mask. Invariant after each
+    merge: the root's rows hold the best set of every count <= width of its group, since the
+    key is a sum over the two parts plus 2 * t * n_a * n_b.
+    """
+    K = cap_c.shape[1]
+    hu = np.uintp(h)
+    um = scratch.view(np.uint64)
+    base_c = cpu // width
+    base_m = mem // width
+    first = -1
+    for k in range(K):
+        if not (present >> np.uint64(k)) & _U1:
+            continue
+        ku = np.uintp(k)
+        if first < 0:
+            first = k
+        scratch[COMP, ku] = k
+        scratch[SIZE, ku] = 1
+        scratch[TAB_D + ku, 0] = -1 if scratch[ALLOW, ku] == FORCED else 0
+        scratch[TAB_P + ku, 0] = 0
+        um[TAB_M + ku, 0] = _U0
+        scratch[TAB_D + ku, 1] = -1
+        if scratch[ALLOW, ku] != FORBIDDEN:
+            util = (fx(cap_c[hu, ku] - free_c[hu, ku] + base_c, cap_c[hu, ku])
+                    + fx(cap_m[hu, ku] - free_m[hu, ku] + base_m, cap_m[hu, ku]))
+            scratch[TAB_D + ku, 1] = 0
+            scratch[TAB_P + ku, 1] = -util if node_choice == NODE_PACK else util
+            um[TAB_M + ku, 1] = _U1 << np.uint64(k)
+    if first < 0:
+        return False, 0, 0, _U0
+    for e in range(n_edges):
+        eu = np.uintp(e)
+        a = np.uintp(scratch[COMP, np.uintp(scratch[EDGE_A, eu])])
+        b = np.uintp(scratch[COMP, np.uintp(scratch[EDGE_B, eu])])
+        t = scratch[EDGE_T, eu]
+        sa = min(scratch[SIZE, a], width)
+        sb = min(scratch[SIZE, b], width)
+        top = min(sa + sb, width)
+        for n in range(top + 1):
+            scratch[TMP_D, np.uintp(n)] = -1
+        for na in range(sa + 1):
+            da = scratch[TAB_D + a, np.uintp(na)]
+            if da < 0:
+                continue
+            for nb in range(min(sb, width - na) + 1):
+                db = scratch[TAB_D + b, np.uintp(nb)]
+                if db < 0:
+                    continue
+                d = da + db + 2 * t * na * nb
+                p = scratch[TAB_P + a, np.uintp(na)] + scratch[TAB_P + b, np.uintp(nb)]
+                mk = um[TAB_M + a, np.uintp(na)] | um[TAB_M + b, np.uintp(nb)]
+                nu = np.uintp(na + nb)
+                if scratch[TMP_D, nu] < 0 or key_before(d, p, mk, scratch[TMP_D, nu],
+                                                        scratch[TMP_P, nu], um[TMP_M, nu]):
+                    scratch[TMP_D, nu] = d
+                    scratch[TMP_P, nu] = p
+                    um[TMP_M, nu] = mk
+        for n in range(top + 1):
+            nu = np.uintp(n)
+            scratch[TAB_D + a, nu] = scratch[TMP_D, nu]
+            scratch[TAB_P + a, nu] = scratch[TMP_P, nu]
+            um[TAB_M + a, nu] = um[TMP_M, nu]
+        scratch[SIZE, a] += scratch[SIZE, b]
+        for k in range(K):
+            ku = np.uintp(k)
+            if (present >> np.uint64(k)) & _U1 and scratch[COMP, ku] == np.int64(b):
+                scratch[COMP, ku] = np.int64(a)
+    r = np.uintp(scratch[COMP, np.uintp(first)])
+    wu = np.uintp(width)
+    if scratch[SIZE, r] < width or scratch[TAB_D + r, wu] < 0:
+        return False, 0, 0, _U0
+    return True, scratch[TAB_D + r, wu], scratch[TAB_P + r, wu], um[TAB_M + r, wu]
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def hierarchy_set(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, cpu, mem,
+                  width, scratch):
+    """The node-set rule beyond the enumeration limit (reference.Host.hierarchy_set): the best
+    set of the candidates if it fits, else the best of the families that only hold fitting sets
+    (any-position nodes; for each any-position start, the greedy's head from it and candidates
+    above). Writes scratch[NODES, :width]; returns 1, or 0 if no set of width fits."""
+    K = cap_c.shape[1]
+    hu = np.uintp(h)
+    base_c = cpu // width
+    base_m = mem // width
+    n_edges = hierarchy_build(dist, np.uintp(dh), present, scratch)
+    for k in range(K):
+        ku = np.uintp(k)
+        scratch[ALLOW, ku] = FORBIDDEN
+        if ((present >> np.uint64(k)) & _U1 and free_c[hu, ku] >= base_c
+                and free_m[hu, ku] >= base_m):
+            scratch[ALLOW, ku] = OPTIONAL
+    found, bd, bp, bm = hierarchy_best(cap_c, cap_m, free_c, free_m, h, present, node_choice,
+                                       cpu, mem, width, n_edges, scratch)
+    if not found:
+        return 0
+    j = 0
+    for k in range(K):
+        if (bm >> np.uint64(k)) & _U1:
+            if not takes_position(free_c, free_m, hu, k, j, cpu, mem, width):
+                found = False
+            j += 1
+    if not found:
+        # Only nodes that can take any position (position 0 asks the most).
+        for k in range(K):
+            ku = np.uintp(k)
+            if scratch[ALLOW, ku] != FORBIDDEN and not takes_position(free_c, free_m, hu, k, 0,
+                                                                      cpu, mem, width):
+                scratch[ALLOW, ku] = FORBIDDEN
+        found, bd, bp, bm = hierarchy_best(cap_c, cap_m, free_c, free_m, h, present,
+                                           node_choice, cpu, mem, width, n_edges, scratch)
+        head_width = max(cpu % width, mem % width)
+        for start in range(K):
+            if not ((present >> np.uint64(start)) & _U1
+                    and takes_position(free_c, free_m, hu, start, 0, cpu, mem, width)):
+                continue
+            hn = 0
+            for k in range(start, K):
+                if hn < head_width and (present >> np.uint64(k)) & _U1 and takes_position(
+                        free_c, free_m, hu, k, hn, cpu, mem, width):
+                    scratch[HEAD, np.uintp(hn)] = k
+                    hn += 1
+            if hn < head_width:
+                break  # a later start finds no more
+            last = scratch[HEAD, np.uintp(hn - 1)]
+            for k in range(K):
+                ku = np.uintp(k)
+                cand = ((present >> np.uint64(k)) & _U1 and free_c[hu, ku] >= base_c
+                        and free_m[hu, ku] >= base_m)
+                scratch[ALLOW, ku] = OPTIONAL if cand and k > last else FORBIDDEN
+            for j in range(hn):
+                scratch[ALLOW, np.uintp(scratch[HEAD, np.uintp(j)])] = FORCED
+            ok, d, p, mk = hierarchy_best(cap_c, cap_m, free_c, free_m, h, present, node_choice,
+                                          cpu, mem, width, n_edges, scratch)
+            if ok and (not found or key_before(d, p, mk, bd, bp, bm)):
+                found = True
+                bd = d
+                bp = p
+                bm = mk
+        if not found:
+            return 0
+    j = 0
+    for k in range(K):
+        if (bm >> np.uint64(k)) & _U1:
+            scratch[NODES, np.uintp(j)] = k
+            j += 1
+    return 1
+
+
 @njit(**config.NUMBA_INLINE_KWARGS)
 def set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, cpu, mem, width,
                at_capacity, want_best, scratch):
-    """Search the node sets of ``width`` present nodes of host h for the equal split.
+    """Find a node set of ``width`` present nodes of host h for the equal split.
 
-    Sets are visited in lexicographic order of their sorted node ids. With ``want_best`` false
-    the first set that fits is returned (an existence test); otherwise the best by (distance
-    sum, then pack/spread utilisation), earlier sets winning ties. Returns 1 and writes the
-    sorted ids into scratch[NODES, 0:width], or returns 0 when no set fits. Availability is the
+    With ``want_best`` false: whether some set fits, in O(K) (the first set in lexicographic
+    order, ``first_set``). Otherwise the set the request takes (reference.Host.best_set): when
+    the candidates form at most COMBINATION_LIMIT sets, every fitting set is visited in
+    lexicographic order and the best by (distance sum, then pack/spread utilisation) wins,
+    earlier sets winning ties; beyond that, ``hierarchy_set``. Returns 1 and writes the sorted
+    ids into scratch[NODES, 0:width], or returns 0 when no set fits. Availability is the
     capacity when ``at_capacity``, else the free capacity. ``present`` is host h's node mask,
-    ``dh`` its row of ``dist``; scratch rows CAND and IDX are overwritten.
+    ``dh`` its row of ``dist``; the other scratch rows are overwritten.
     """
+    if not want_best:
+        if at_capacity:
+            return first_set(cap_c, cap_m, h, present, cpu, mem, width, scratch)
+        return first_set(free_c, free_m, h, present, cpu, mem, width, scratch)
     K = cap_c.shape[1]
     hu = np.uintp(h)
     du = np.uintp(dh)
@@ -166,6 +496,9 @@ def set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, 
                 m += 1
     if m < width:
         return 0
+    if n_choose_capped(m, width) > COMBINATION_LIMIT and not at_capacity:
+        return hierarchy_set(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, cpu,
+                             mem, width, scratch)
     for j in range(width):
         scratch[IDX, np.uintp(j)] = j
     found = 0
@@ -186,11 +519,6 @@ def set_search(cap_c, cap_m, free_c, free_m, dist, dh, h, present, node_choice, 
                 fits = False
                 break
         if fits:
-            if not want_best:
-                for j in range(width):
-                    ju = np.uintp(j)
-                    scratch[NODES, ju] = scratch[CAND, np.uintp(scratch[IDX, ju])]
-                return 1
             dsum = 0
             util = 0
             for a in range(width):
@@ -251,9 +579,9 @@ def min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform
         wm = (mem + m0 - 1) // m0
         w = wc if wc > wm else wm
         return w if w <= n_present else 0
-    for w in range(1, n_present + 1):
-        if set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu, mem, w,
-                      _T, _F, scratch):
+    for w in range(width_lower_bound(cap_c, cap_m, h, present, n_present, cpu, mem),
+                   n_present + 1):
+        if first_set(cap_c, cap_m, h, present, cpu, mem, w, scratch):
             return w
     return 0
 
@@ -264,26 +592,23 @@ def fit_width(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform
     """Width of the node set the request would use on host h now under ``mode``; 0 = no fit.
 
     For best-effort only widths up to ``max_width`` are tried (a wider set could not win).
-    The caller has checked that the host's free totals cover the request. ``present``,
+    The caller has checked that the host's free totals cover the request. O(K) per width tried
+    (``first_set``), from the narrowest width the free nodes allow. ``present``,
     ``n_present``, ``uniform``: host h's entries of the per-call host arrays.
     """
     if mode == MODE_NONE:
         return n_present
     if mode == MODE_SINGLE:
-        found = set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu, mem,
-                           _ONE, _F, _F, scratch)
-        return 1 if found else 0
+        return 1 if first_set(free_c, free_m, h, present, cpu, mem, _ONE, scratch) else 0
     if mode == MODE_RESTRICTED:
         w = min_nodes(cap_c, cap_m, free_c, free_m, dist, h, present, n_present, uniform, cpu, mem,
                       scratch)
-        if w > 0 and set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu,
-                                mem, w, _F, _F, scratch):
+        if w > 0 and first_set(free_c, free_m, h, present, cpu, mem, w, scratch):
             return w
         return 0
     top = min(max_width, n_present)
-    for w in range(1, top + 1):
-        if set_search(cap_c, cap_m, free_c, free_m, dist, _Z, h, present, _PACK, cpu, mem, w,
-                      _F, _F, scratch):
+    for w in range(width_lower_bound(free_c, free_m, h, present, n_present, cpu, mem), top + 1):
+        if first_set(free_c, free_m, h, present, cpu, mem, w, scratch):
             return w
     return 0
 
@@ -886,7 +1211,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     # Per-call (never per-request) state, [H] each, and the helpers' scratch.
     tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present, n_present, uniform = host_state(
         node_cpu, node_mem, free_cpu, free_mem)
-    scratch = np.empty((4, MAX_K), dtype=np.int64)
+    scratch = np.empty((SCRATCH_ROWS, SCRATCH_COLS), dtype=np.int64)
     multi_dist = distance.shape[0] > 1
 
     policy = np.int64(policy)
@@ -989,7 +1314,7 @@ def score_into(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cp
     wm = np.int64(mem_weight)
     chunks = min(SCORE_CHUNKS, H)
     for chunk in prange(chunks):
-        scratch = np.empty((4, MAX_K), dtype=np.int64)
+        scratch = np.empty((SCRATCH_ROWS, SCRATCH_COLS), dtype=np.int64)
         share_c = np.zeros((1, K), dtype=np.int64)
         share_m = np.zeros((1, K), dtype=np.int64)
         for h in range(chunk * H // chunks, (chunk + 1) * H // chunks):
