@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import numasched
 from numasched import codes
@@ -277,3 +278,46 @@ def test_empty_inputs():
         assert p.host.tolist() == [-1, -1]
         assert p.reason.tolist() == [codes.REASON_TOO_LARGE] * 2
         assert p.free_cpu.shape == (0, 2)
+
+
+# --------------------------------------------------------------------------------------------
+# Many NUMA nodes per host: the node-set rule beyond enumeration, on hierarchical topologies.
+# --------------------------------------------------------------------------------------------
+def many_node_instance(rng, hosts: int, n_nodes: int, n: int):
+    """Hosts of n_nodes sub-NUMA nodes with their own hierarchical SLIT matrix, uneven nodes
+    (some without CPUs), partly used; requests of 0.5 to 40 cores with odd remainders."""
+    from test_nodesets import hierarchical_distance
+
+    node_cpu = rng.choice([8000, 8000, 8000, 4000, 0], size=(hosts, n_nodes)).astype(np.int64)
+    node_mem = rng.choice([32, 32, 16], size=(hosts, n_nodes)).astype(np.int64) * GiB
+    free_cpu = node_cpu * rng.choice([4, 4, 2, 1, 0], size=node_cpu.shape) // 4
+    free_mem = node_mem * rng.choice([4, 4, 3, 1], size=node_mem.shape) // 4
+    distance = np.stack([hierarchical_distance(rng, n_nodes) for _ in range(hosts)])
+    cluster = numasched.Cluster(node_cpu, node_mem, distance, free_cpu=free_cpu,
+                                free_mem=free_mem)
+    cpu = rng.integers(1, 81, n) * 500 + rng.choice([0, 0, 1, 7], n)
+    mem = cpu * rng.integers(1, 5, n) * (GiB // 1000) + rng.choice([0, 0, 3], n)
+    return cluster, numasched.Requests(cpu, mem)
+
+
+@pytest.mark.parametrize("n_nodes", [16, 34, 64])
+@pytest.mark.parametrize("numa", MODES)
+def test_parity_many_nodes_hierarchical(n_nodes, numa):
+    """K = 16, 34, 64: every backend takes the reference's node sets, pack and spread."""
+    rng = np.random.default_rng(n_nodes)
+    cluster, requests = many_node_instance(rng, hosts=3, n_nodes=n_nodes, n=10)
+    for node in NODE_CHOICES:
+        for policy in ("best-fit", "worst-fit"):
+            p = parity(cluster, requests, policy=policy, numa=numa, node=node)
+            check_invariants(cluster, requests, p)
+            if numa != "single-numa-node":
+                assert (p.host >= 0).sum() >= 5
+
+
+@settings(max_examples=examples(30))
+@given(seed=st.integers(0, 2**32 - 1), kw=place_settings)
+def test_parity_hierarchical_16_nodes(seed, kw):
+    """Random hierarchical 16-node hosts and batches, every setting."""
+    cluster, requests = many_node_instance(np.random.default_rng(seed), hosts=2, n_nodes=16, n=8)
+    expected = parity(cluster, requests, **kw)
+    check_invariants(cluster, requests, expected)
