@@ -115,7 +115,7 @@ def check_rule_against_brute_force(seed: int, max_nodes: int):
                 assert got == expected  # the same tie rules too: the very same set
 
 
-@settings(max_examples=examples(120))
+@settings(max_examples=examples(400))
 @given(seed=st.integers(0, 2**32 - 1))
 def test_rule_is_distance_optimal_on_hierarchical_topologies(seed):
     check_rule_against_brute_force(seed, max_nodes=11)
@@ -168,7 +168,7 @@ def brute_min_nodes(host: ref.Host, cpu, mem):
     return None
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(250))
 @given(seed=st.integers(0, 2**32 - 1), hierarchical=st.booleans())
 def test_small_hosts_enumerate_exactly(seed, hierarchical):
     """K <= 8: best_set is the enumeration of every fitting set, on any distance matrix."""
@@ -191,7 +191,7 @@ def test_small_hosts_enumerate_exactly(seed, hierarchical):
         assert host.min_nodes(cpu, mem) == brute_min_nodes(host, cpu, mem)
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(250))
 @given(seed=st.integers(0, 2**32 - 1))
 def test_existence_test_and_min_nodes_are_exact(seed):
     """first_set finds a set iff one fits, and it is the first in lexicographic order."""
