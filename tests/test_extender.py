@@ -156,9 +156,11 @@ def test_bad_requests(server):
     assert "spec.containers[0].resources.requests.cpu: invalid quantity '2GB'" in result["Error"]
     status, result = post(url + "/filter", {"Pod": pod("1")})
     assert (status, result) == (400, {"Error": "one of Nodes or NodeNames is required"})
-    assert post(url + "/bind", {"PodName": "x"})[0] == 404
+    status, result = post(url + "/bind", {"PodName": "x"})
+    assert (status, result) == (400, {"Error": "PodNamespace: required (a non-empty string), got None"})
+    assert post(url + "/unbind", {"PodName": "x"})[0] == 404
     with urllib.request.urlopen(url + "/healthz", timeout=30) as r:
-        assert json.load(r) == {"status": "ok", "hosts": 3}
+        assert json.load(r) == {"status": "ok", "hosts": 3, "reservations": 0}
 
 
 def test_body_size_limit(server):
@@ -176,15 +178,17 @@ def test_body_size_limit(server):
 
 
 def test_topology_is_reread_when_a_file_changes(server, topology_dir):
-    _, url = server
+    ext, url = server
     args = {"Pod": pod("10"), "NodeNames": ["node-a"]}
     assert post(url + "/filter", args)[1]["NodeNames"] == []
     path = topology_dir / "node-a.yaml"
     path.write_text(NRT.format(name="node-a", cpu0=16, cpu1=16))
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))   # a later mtime, whatever the clock
+    assert ext.refresh()          # what the server's watcher thread does every second
     assert post(url + "/filter", args)[1]["NodeNames"] == ["node-a"]
     path.write_text("zones: [\n")          # a broken rewrite keeps the last good topology
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    assert not ext.refresh()
     assert post(url + "/filter", args)[1]["NodeNames"] == ["node-a"]
 
 

@@ -1,296 +1,475 @@
-"""A kube-scheduler extender: HTTP ``filter`` and ``prioritize`` verbs backed by numasched.
+"""A small, bounded HTTP/1.1 server for the extender verbs (standard library only).
 
-kube-scheduler calls an extender (``KubeSchedulerConfiguration.extenders``: ``urlPrefix``,
-``filterVerb``, ``prioritizeVerb``, ``weight``) with ``ExtenderArgs``::
+Shape: one I/O thread owns the listening socket and every idle or half-read connection (a
+``selectors`` loop); a fixed pool of worker threads runs the application on complete requests
+and writes each response with one ``sendall``. So an idle keep-alive connection costs a socket,
+not a thread, and the number of threads never grows with the number of clients.
 
-    {"Pod": {...a v1.Pod...}, "Nodes": {"items": [{...a v1.Node...}, ...]}}   # or
-    {"Pod": {...}, "NodeNames": ["node-a", "node-b"]}                       # nodeCacheCapable
+Contract (each point is tested in ``tests/test_extender_server.py``):
 
-and expects, for ``filter``, an ``ExtenderFilterResult``::
+- ``backlog`` (default 1024) is the listen queue: a burst of new connections from
+  kube-scheduler's concurrent binds waits there instead of being reset.
+- At most ``max_connections`` connections are open; one more is accepted, answered ``503``
+  with ``Connection: close`` and closed, so a client sees a clean refusal.
+- ``workers`` threads run requests; complete requests beyond them wait in a queue of
+  ``4 * workers`` entries, and a request that finds that queue full is answered ``503``.
+- A request must arrive whole (headers and body) within ``read_timeout`` seconds of its first
+  byte (else ``408`` and close: a slow client cannot hold a connection); a keep-alive
+  connection with no request for ``idle_timeout`` seconds is closed.
+- Responses are one write (status line, headers and body together) on a ``TCP_NODELAY``
+  socket, so a keep-alive client is never held by Nagle's algorithm.
+- Framing errors are ``400`` and close the connection: a malformed request line or header,
+  ``Content-Length`` that is not digits or appears twice, ``Content-Length`` together with
+  ``Transfer-Encoding``, a transfer coding other than ``chunked``, malformed chunks. A body
+  over ``max_body`` is ``413``, headers over ``MAX_HEADER_BYTES`` are ``431``. Messages quote
+  at most a short prefix of what was received.
 
-    {"Nodes": {"items": [...passing Node objects...]} | "NodeNames": [...passing names...],
-     "FailedNodes": {"node-c": "reason"}, "Error": ""}
-
-and, for ``prioritize``, a ``HostPriorityList`` ``[{"Host": "node-a", "Score": 0..10}]``.
-
-The topology (hosts, NUMA nodes, their free capacity) comes from a directory of
-NodeResourceTopology / Node objects or an inventory, read at start and again whenever a file in
-it changes (the resource-topology exporter rewrites ``available``); the server never opens a
-path named in a request. The pod's request is read with ``numasched.control.manifests`` (the
-kubelet's effective request; the ``numasched.io/numa`` annotation selects its NUMA mode).
-
-- ``filter``: a node passes exactly where ``place()`` would put the pod if that node were the
-  only one allowed (``Requests(required_host=h)``, the definition of
-  ``numasched.filter_hosts``); a failed node's reason is the pending reason ``place()`` gives.
-  Names the topology does not know fail with their own reason.
-- ``prioritize``: ``numasched.score_hosts`` over the named nodes (the others are made
-  unschedulable for the call, so scores are relative to the candidates), mapped from 0..100 onto
-  0..10 (``MAX_EXTENDER_SCORE``); infeasible or unknown nodes score 0.
-
-Request bodies are limited to ``MAX_BODY_BYTES`` (413 above), must be JSON objects (400
-otherwise) and are answered with ``{"Error": "..."}`` and status 400 when the pod is invalid.
+The application is ``app(method, path, body) -> (status, body_bytes)``, called on a worker
+thread; an exception it lets escape is logged and answered ``500``.
 """
 from __future__ import annotations
 
-import json
+import collections
 import logging
+import queue
+import re
+import selectors
+import socket
 import threading
+import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
-
-from .. import codes
-from ..api import Requests, place
-from ..control import manifests
-from ..embedding import MAX_EXTENDER_SCORE, MAX_SCORE, score_hosts
-from ..io.report import default_numa
-from ..io.topology import Topology, read_topology, topology_files
-
-MAX_BODY_BYTES = 1 << 20
-UNKNOWN_NODE = "numasched: node not in the topology"
 log = logging.getLogger("numasched.extender")
 
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 100
+QUOTE = 40   # characters of a refused value quoted back in an error message
 
-class RequestError(ValueError):
-    """A request the extender refuses (answered with status 400 and ``{"Error": ...}``)."""
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_REQUEST_LINE = re.compile(rb"^([A-Z]{1,20}) (\S{1,8192}) HTTP/1\.([01])$")
+_CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]{1,8})(?:;[^\r\n]*)?$")
 
 
-class Extender:
-    """The extender's verbs as plain functions of JSON-shaped dicts (no HTTP here).
+def short(value, limit: int = QUOTE) -> str:
+    """``repr`` of at most ``limit`` characters of ``value`` (bytes are decoded leniently)."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value[:limit + 1]).decode("utf-8", "replace")
+    if not isinstance(value, str):
+        text = repr(value)
+        return text[:limit] + ("..." if len(text) > limit else "")
+    return repr(value[:limit]) + ("..." if len(value) > limit else "")
 
-    ``topology_path`` (optional) is re-read when its files change; ``topology`` is the state
-    the verbs answer from.
+
+class HTTPError(Exception):
+    """A request refused while it is read (the connection is closed after the answer)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Request:
+    __slots__ = ("method", "path", "headers", "body", "keep_alive", "started")
+
+    def __init__(self, method, path, headers, body, keep_alive, started):
+        self.method, self.path, self.headers = method, path, headers
+        self.body, self.keep_alive, self.started = body, keep_alive, started
+
+
+def parse_head(head: bytes) -> tuple[str, str, dict, bool]:
+    """Request line and headers (without the final blank line) -> method, path, headers
+    (lower-case names, each at most once except those joined below), keep-alive."""
+    lines = head.split(b"\r\n")
+    m = _REQUEST_LINE.match(lines[0])
+    if not m:
+        raise HTTPError(400, f"malformed request line {short(lines[0])}")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise HTTPError(431, f"more than {MAX_HEADERS} header lines")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.match(name):
+            raise HTTPError(400, f"malformed header line {short(line)}")
+        key = name.decode("ascii").lower()
+        text = value.strip(b" \t").decode("latin-1")
+        if key in headers:
+            if key in ("content-length", "transfer-encoding", "host"):
+                raise HTTPError(400, f"header {name.decode('ascii')} given twice")
+            headers[key] += ", " + text
+        else:
+            headers[key] = text
+    minor = m.group(3)
+    connection = headers.get("connection", "").lower()
+    keep_alive = ("close" not in connection) if minor == b"1" else ("keep-alive" in connection)
+    return m.group(1).decode("ascii"), m.group(2).decode("latin-1"), headers, keep_alive
+
+
+class _Conn:
+    """One client connection while the I/O thread owns it."""
+
+    __slots__ = ("sock", "addr", "buf", "head", "need", "chunks", "started", "idle_since",
+                 "continued")
+
+    def __init__(self, sock, addr, now):
+        self.sock, self.addr = sock, addr
+        self.buf = bytearray()
+        self.head = None        # (method, path, headers, keep_alive) once the head is read
+        self.need = None        # body bytes expected (Content-Length), or None
+        self.chunks = None      # chunked decoding state: bytearray of the decoded body
+        self.started = None     # monotonic time of this request's first byte
+        self.idle_since = now
+        self.continued = False  # "100 Continue" sent for this request
+
+    def reset(self, now) -> None:
+        self.head = self.need = self.chunks = self.started = None
+        self.idle_since, self.continued = now, False
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Status"
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
+
+
+def response_bytes(status: int, body: bytes, keep_alive: bool,
+                   content_type: str = "application/json") -> bytes:
+    """The whole response, status line to body, as one buffer."""
+    return b"".join((
+        _status_line(status),
+        b"Server: numasched-extender\r\nContent-Type: ", content_type.encode("ascii"),
+        b"\r\nContent-Length: ", str(len(body)).encode("ascii"),
+        b"\r\n" if keep_alive else b"\r\nConnection: close\r\n",
+        b"\r\n", body))
+
+
+def error_body(message: str) -> bytes:
+    import json
+    return json.dumps({"Error": message}).encode("utf-8")
+
+
+class Server:
+    """The extender's HTTP server; ``serve_forever()`` runs it, ``shutdown()`` stops it.
+
+    ``server_address`` is the bound ``(host, port)`` (port 0 picks a free one). ``access_log``
+    is a callable ``(client, method, path, status, bytes_out, seconds)`` called after each
+    response, or None.
     """
 
-    def __init__(self, topology: Topology, *, policy: str = "best-fit", numa: str | None = None,
-                 topology_path=None):
-        from .. import policies
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 8888, *, workers: int = 8,
+                 backlog: int = 1024, max_connections: int = 1024, read_timeout: float = 10.0,
+                 idle_timeout: float = 90.0, max_body: int = 1 << 20, access_log=None):
+        for name, value in (("workers", workers), ("backlog", backlog),
+                            ("max_connections", max_connections), ("max_body", max_body)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, value in (("read_timeout", read_timeout), ("idle_timeout", idle_timeout)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        self.app = app
+        self.workers, self.max_connections = workers, max_connections
+        self.read_timeout, self.idle_timeout, self.max_body = read_timeout, idle_timeout, max_body
+        self.access_log = access_log
+        self.socket = socket.create_server((host, port), backlog=backlog)
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()[:2]
+        self._jobs: queue.Queue = queue.Queue(maxsize=4 * workers)
+        self._returned: collections.deque = collections.deque()   # connections back from workers
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._open = 0              # connections open (idle, reading, queued or being served)
+        self._open_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
 
-        policies.get(policy)   # refuse an unknown policy now, not at the first request
-        if numa is not None:
-            codes.resolve(codes.NUMA_MODES, numa, "numa mode")
-        self.policy = policy
-        self._numa_option = numa
-        self._path = topology_path
-        self._lock = threading.Lock()
-        self._set(topology, self._stamp() if topology_path is not None else None)
-
-    @classmethod
-    def from_path(cls, path, **kwargs) -> "Extender":
-        return cls(read_topology(path), topology_path=path, **kwargs)
-
-    def _set(self, topology: Topology, stamp) -> None:
-        self.topology = topology
-        self.numa, self.numa_from = default_numa(topology, self._numa_option)
-        self._stamp_seen = stamp
-
-    def _stamp(self):
-        files = topology_files(self._path)
-        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-
-    def current(self) -> Topology:
-        """The topology, re-read first if a file of ``topology_path`` changed; a file that no
-        longer reads keeps the last good topology (and is logged)."""
-        if self._path is None:
-            return self.topology
-        with self._lock:
-            try:
-                stamp = self._stamp()
-                if stamp != self._stamp_seen:
-                    self._set(read_topology(self._path), stamp)
-                    log.info("topology re-read from %s: %d hosts", self._path, len(self.topology))
-            except (ValueError, OSError) as exc:
-                log.warning("topology in %s not re-read, keeping the last good one: %s",
-                            self._path, exc)
-            return self.topology
-
-    def warm_up(self) -> None:
-        """Score once, so the first real request does not pay the scoring kernel's start-up
-        (Numba loads it from its cache, or compiles it, on first use)."""
-        topo = self.current()
-        score_hosts(topo.cluster, (1, 1), policy=self.policy, numa=self.numa)
-
-    # ---- request parsing ----------------------------------------------------------------
-    def _pod(self, args) -> Requests:
-        if not isinstance(args, dict):
-            raise RequestError(f"expected ExtenderArgs (a JSON object), got {type(args).__name__}")
-        pod = args.get("Pod")
-        if not isinstance(pod, dict):
-            raise RequestError("Pod: required (a v1.Pod object)")
-        pod = dict(pod)
-        if not pod.get("kind"):   # Go omits an empty TypeMeta: a v1.Pod arrives without kind
-            pod["kind"] = "Pod"
-        if pod["kind"] != "Pod":
-            raise RequestError(f"Pod.kind: expected Pod, got {pod.get('kind')!r}")
+    # ---- life cycle -----------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        """Run until ``shutdown()``: the I/O loop in this thread, the workers in their own."""
+        self._threads = [threading.Thread(target=self._worker, name=f"extender-worker-{i}",
+                                          daemon=True) for i in range(self.workers)]
+        for t in self._threads:
+            t.start()
         try:
-            spec = manifests.workload_spec(pod)
-        except ValueError as exc:
-            raise RequestError(f"Pod: {exc}") from None
-        return Requests(cpu=[max(spec.cpu, 1)], mem=[max(spec.mem, 1)], numa=[spec.numa],
-                        vnuma=[spec.vnuma], priority=[spec.priority])
+            self._io_loop()
+        finally:
+            for _ in self._threads:
+                self._jobs.put(None)
+            for t in self._threads:
+                t.join(timeout=5)
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever()`` and wait for it to return."""
+        self._stop.set()
+        self._wake()
+        self._stopped.wait(timeout=10)
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    # ---- the I/O thread ---------------------------------------------------------------------
+    def _io_loop(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.socket, selectors.EVENT_READ, None)
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        conns: dict[int, _Conn] = {}    # fileno -> connection, those registered with sel
+        next_sweep = time.monotonic() + 0.5
+        try:
+            while not self._stop.is_set():
+                for key, _ in sel.select(timeout=0.5):
+                    if key.fileobj is self.socket:
+                        self._accept(sel, conns)
+                    elif key.fileobj is self._wake_r:
+                        try:
+                            self._wake_r.recv(4096)
+                        except BlockingIOError:
+                            pass
+                    else:
+                        self._readable(sel, conns, key.data)
+                while self._returned:
+                    conn = self._returned.popleft()
+                    conns[conn.sock.fileno()] = conn
+                    sel.register(conn.sock, selectors.EVENT_READ, conn)
+                    if conn.buf:                 # a pipelined request already buffered
+                        self._advance(sel, conns, conn)
+                now = time.monotonic()
+                if now >= next_sweep:
+                    next_sweep = now + 0.5
+                    self._sweep(sel, conns, now)
+        finally:
+            for conn in list(conns.values()):
+                self._close(sel, conns, conn)
+            sel.close()
+
+    def _accept(self, sel, conns) -> None:
+        for _ in range(64):                      # drain a burst, then serve the others
+            try:
+                sock, addr = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:               # EMFILE and friends: log, keep serving
+                log.warning("accept failed: %s", exc)
+                return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._open_lock:
+                full = self._open >= self.max_connections
+                if not full:
+                    self._open += 1
+            if full:
+                self._refuse(sock, 503, f"too many connections (at most {self.max_connections})")
+                continue
+            sock.setblocking(False)
+            conn = _Conn(sock, addr, time.monotonic())
+            conns[sock.fileno()] = conn
+            sel.register(sock, selectors.EVENT_READ, conn)
 
     @staticmethod
-    def _nodes(args: dict) -> tuple[list[str], list | None]:
-        """(names, Node objects or None when the call sent NodeNames)."""
-        nodes = args.get("Nodes")
-        if nodes is not None:
-            items = nodes.get("items") if isinstance(nodes, dict) else None
-            if items is None:
-                items = []
-            if not isinstance(items, list):
-                raise RequestError("Nodes.items: expected a list of v1.Node objects")
-            names = []
-            for i, node in enumerate(items):
-                meta = node.get("metadata") if isinstance(node, dict) else None
-                name = meta.get("name") if isinstance(meta, dict) else None
-                if not isinstance(name, str):
-                    raise RequestError(f"Nodes.items[{i}].metadata.name: required")
-                names.append(name)
-            return names, items
-        names = args.get("NodeNames")
-        if names is None:
-            raise RequestError("one of Nodes or NodeNames is required")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise RequestError("NodeNames: expected a list of node names")
-        return list(names), None
-
-    # ---- verbs --------------------------------------------------------------------------
-    def filter(self, args) -> dict:
-        """ExtenderArgs -> ExtenderFilterResult."""
-        request = self._pod(args)
-        names, items = self._nodes(args)
-        topo = self.current()
-        known = [n for n in names if n in topo]
-        failed = {n: UNKNOWN_NODE for n in names if n not in topo}
-        passing = set()
-        if known:
-            # one copy of the pod per named host, pinned to it: the copies never compete, so
-            # each host is tested against the same free state
-            hosts = np.array(list(dict.fromkeys(topo.index(n) for n in known)), dtype=np.int32)
-            k = len(hosts)
-            pinned = Requests(cpu=np.repeat(request.cpu, k), mem=np.repeat(request.mem, k),
-                              numa=np.repeat(request.numa, k), vnuma=np.repeat(request.vnuma, k),
-                              required_host=hosts)
-            result = place(topo.cluster, pinned, policy=self.policy, numa=self.numa,
-                           order="given")
-            for i, h in enumerate(pinned.required_host):
-                name = topo.names[int(h)]
-                reason = int(result.reason[i])
-                if reason == codes.PLACED:
-                    passing.add(name)
-                else:
-                    failed[name] = (f"numasched: {codes.REASONS[reason]}: "
-                                    f"{_host_reason(reason)}")
-        out = {"FailedNodes": {n: failed[n] for n in names if n in failed}, "Error": ""}
-        if items is None:
-            out["NodeNames"] = [n for n in names if n in passing]
-        else:
-            out["Nodes"] = {"items": [node for node, n in zip(items, names) if n in passing]}
-        return out
-
-    def prioritize(self, args) -> list[dict]:
-        """ExtenderArgs -> HostPriorityList (scores 0..MAX_EXTENDER_SCORE)."""
-        request = self._pod(args)
-        names, _ = self._nodes(args)
-        topo = self.current()
-        c = topo.cluster
-        candidates = np.zeros(c.hosts, dtype=bool)
-        for n in names:
-            if n in topo:
-                candidates[topo.index(n)] = True
-        scores = np.full(c.hosts, -1, dtype=np.int64)
-        if candidates.any():
-            view = c.with_free(c.free_cpu, c.free_mem,
-                               schedulable=np.asarray(c.schedulable, dtype=bool) & candidates)
-            scores = score_hosts(view, request, policy=self.policy, numa=self.numa).score
-        out = []
-        for n in names:
-            s = int(scores[topo.index(n)]) if n in topo else -1
-            out.append({"Host": n, "Score": max(s, 0) * MAX_EXTENDER_SCORE // MAX_SCORE})
-        return out
-
-
-def _host_reason(code: int) -> str:
-    """Pending reasons are worded for a whole cluster; with one host they say this node."""
-    return {
-        codes.REASON_TOO_LARGE: "larger than this node could ever hold under its NUMA mode",
-        codes.REASON_CONSTRAINT: "this node is unschedulable or could never hold the pod "
-                                 "under its NUMA mode",
-        codes.REASON_NO_CPU: "not enough free CPU on this node",
-        codes.REASON_NO_MEMORY: "not enough free memory on this node",
-        codes.REASON_NO_NUMA_FIT: "no NUMA node set the pod's mode allows has room in both "
-                                  "CPU and memory",
-    }.get(code, codes.REASON_MESSAGES.get(code, "not placeable"))
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP
-# --------------------------------------------------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "numasched-extender"
-    protocol_version = "HTTP/1.1"
-    extender: Extender   # set on the subclass made by make_server
-
-    def log_message(self, fmt, *args) -> None:   # route access logs to logging, not stderr
-        log.debug("%s " + fmt, self.address_string(), *args)
-
-    def _send(self, status: int, payload) -> None:
-        if status >= 400:
-            log.info("%s %s -> %d: %s", self.command, self.path, status,
-                     payload.get("Error", "") if isinstance(payload, dict) else "")
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/").rsplit("/", 1)[-1] == "healthz":
-            self._send(HTTPStatus.OK, {"status": "ok", "hosts": len(self.extender.topology)})
-        else:
-            self._send(HTTPStatus.NOT_FOUND, {"Error": "not found; POST .../filter or .../prioritize"})
-
-    def do_POST(self) -> None:
-        verb = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-        if verb not in ("filter", "prioritize"):
-            self.close_connection = True
-            self._send(HTTPStatus.NOT_FOUND, {"Error": f"unknown verb {verb!r}; expected filter or prioritize"})
-            return
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") or length is None:
-            self.close_connection = True
-            self._send(HTTPStatus.LENGTH_REQUIRED, {"Error": "a Content-Length header is required"})
-            return
+    def _refuse(sock, status: int, message: str) -> None:
+        """Answer on a socket that never entered the loop, then close it."""
         try:
-            size = int(length)
-        except ValueError:
-            size = -1
-        if size < 0 or size > MAX_BODY_BYTES:
-            self.close_connection = True   # the body is not read, so the connection is unusable
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if size > MAX_BODY_BYTES else HTTPStatus.BAD_REQUEST,
-                       {"Error": f"request body of {length} bytes; the limit is {MAX_BODY_BYTES}"})
-            return
+            sock.settimeout(1.0)
+            sock.sendall(response_bytes(status, error_body(message), keep_alive=False))
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def _close(self, sel, conns, conn) -> None:
+        fd = conn.sock.fileno()
+        if conns.pop(fd, None) is not None:
+            sel.unregister(conn.sock)
+        conn.sock.close()
+        with self._open_lock:
+            self._open -= 1
+
+    def _readable(self, sel, conns, conn) -> None:
         try:
-            args = json.loads(self.rfile.read(size) or b"null")
-            result = getattr(self.extender, verb)(args)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            self._send(HTTPStatus.BAD_REQUEST, {"Error": f"the body is not JSON: {exc}"})
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
             return
-        except (RequestError, ValueError) as exc:
-            self._send(HTTPStatus.BAD_REQUEST, {"Error": str(exc)})
+        except OSError:
+            data = b""
+        if not data:
+            self._close(sel, conns, conn)
             return
-        self._send(HTTPStatus.OK, result)
+        if conn.started is None:
+            conn.started = time.monotonic()
+        conn.buf += data
+        self._advance(sel, conns, conn)
+
+    def _fail(self, sel, conns, conn, status: int, message: str) -> None:
+        log.info("%s: refused %d: %s", conn.addr[0], status, message)
+        try:
+            conn.sock.setblocking(True)
+            conn.sock.settimeout(1.0)
+            conn.sock.sendall(response_bytes(status, error_body(message), keep_alive=False))
+        except OSError:
+            pass
+        self._close(sel, conns, conn)
+
+    def _advance(self, sel, conns, conn) -> None:
+        """Parse what ``conn.buf`` holds; hand a complete request to the workers."""
+        try:
+            request = self._parse(conn)
+        except HTTPError as exc:
+            self._fail(sel, conns, conn, exc.status, str(exc))
+            return
+        if request is None:
+            return
+        sel.unregister(conn.sock)
+        del conns[conn.sock.fileno()]
+        try:
+            self._jobs.put_nowait((conn, request))
+        except queue.Full:
+            conns[conn.sock.fileno()] = conn
+            sel.register(conn.sock, selectors.EVENT_READ, conn)
+            self._fail(sel, conns, conn, 503, "the extender is busy; retry")
+
+    def _parse(self, conn) -> Request | None:
+        buf = conn.buf
+        if conn.head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEADER_BYTES:
+                    raise HTTPError(431, f"request headers over {MAX_HEADER_BYTES} bytes")
+                return None
+            if end > MAX_HEADER_BYTES:
+                raise HTTPError(431, f"request headers over {MAX_HEADER_BYTES} bytes")
+            conn.head = parse_head(bytes(buf[:end]))
+            del buf[:end + 4]
+            headers = conn.head[2]
+            te, cl = headers.get("transfer-encoding"), headers.get("content-length")
+            if te is not None and cl is not None:
+                raise HTTPError(400, "both Content-Length and Transfer-Encoding given")
+            if te is not None:
+                if te.lower() != "chunked":
+                    raise HTTPError(501 if te.lower() in ("gzip", "deflate", "compress")
+                                    else 400, f"unsupported Transfer-Encoding {short(te)}")
+                conn.chunks = bytearray()
+            elif cl is not None:
+                if not cl.isdigit() or not cl.isascii() or len(cl) > 18:
+                    raise HTTPError(400, f"invalid Content-Length {short(cl)}")
+                conn.need = int(cl)
+                if conn.need > self.max_body:
+                    raise HTTPError(413, f"request body of {conn.need} bytes; the limit is "
+                                         f"{self.max_body}")
+            else:
+                conn.need = 0
+            if headers.get("expect", "").lower() == "100-continue" and not conn.continued \
+                    and conn.need != 0:
+                conn.continued = True
+                try:
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
+        if conn.chunks is not None:
+            body = self._dechunk(conn)
+            if body is None:
+                return None
+        else:
+            if len(buf) < conn.need:
+                return None
+            body = bytes(buf[:conn.need])
+            del buf[:conn.need]
+        method, path, headers, keep_alive = conn.head
+        return Request(method, path, headers, body, keep_alive, conn.started)
+
+    def _dechunk(self, conn) -> bytes | None:
+        """Decode as many whole chunks as ``conn.buf`` holds; the body once the last is in."""
+        buf = conn.buf
+        while True:
+            eol = buf.find(b"\r\n")
+            if eol < 0:
+                if len(buf) > 1024:
+                    raise HTTPError(400, "malformed chunk size line")
+                return None
+            m = _CHUNK_SIZE.match(bytes(buf[:eol]))
+            if not m:
+                raise HTTPError(400, f"malformed chunk size line {short(bytes(buf[:eol]))}")
+            size = int(m.group(1), 16)
+            if len(conn.chunks) + size > self.max_body:
+                raise HTTPError(413, f"chunked request body over the limit of {self.max_body} bytes")
+            if size == 0:                        # last chunk; no trailers accepted
+                if len(buf) < eol + 4:
+                    return None
+                if buf[eol + 2:eol + 4] != b"\r\n":
+                    raise HTTPError(400, "trailers after the last chunk are not accepted")
+                del buf[:eol + 4]
+                body, conn.chunks = bytes(conn.chunks), None
+                return body
+            if len(buf) < eol + 2 + size + 2:
+                return None
+            start = eol + 2
+            if buf[start + size:start + size + 2] != b"\r\n":
+                raise HTTPError(400, "a chunk is not followed by CRLF")
+            conn.chunks += buf[start:start + size]
+            del buf[:start + size + 2]
+
+    def _sweep(self, sel, conns, now) -> None:
+        """Close connections past their read or idle deadline."""
+        for conn in list(conns.values()):
+            if conn.started is not None:
+                if now - conn.started > self.read_timeout:
+                    self._fail(sel, conns, conn, 408,
+                               f"the request did not arrive within {self.read_timeout:g} s")
+            elif now - conn.idle_since > self.idle_timeout:
+                self._close(sel, conns, conn)
+
+    # ---- workers --------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            conn, request = job
+            status, body = self._run(request)
+            keep = request.keep_alive and not self._stop.is_set()
+            out = response_bytes(status, body, keep)
+            try:
+                conn.sock.setblocking(True)
+                conn.sock.settimeout(self.read_timeout)
+                conn.sock.sendall(out)
+                conn.sock.setblocking(False)
+            except OSError:
+                keep = False
+            if self.access_log is not None:
+                try:
+                    self.access_log(conn.addr[0], request.method, request.path, status,
+                                    len(body), time.monotonic() - request.started)
+                except Exception:   # a logging failure never breaks serving
+                    log.exception("access log failed")
+            if keep:
+                conn.reset(time.monotonic())
+                if conn.buf:
+                    conn.started = time.monotonic()
+                self._returned.append(conn)
+                self._wake()
+            else:
+                try:
+                    conn.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                conn.sock.close()
+                with self._open_lock:
+                    self._open -= 1
+
+    def _run(self, request: Request) -> tuple[int, bytes]:
+        try:
+            return self.app(request.method, request.path, request.body)
+        except Exception:
+            log.exception("%s %s failed", request.method, short(request.path, 80))
+            return 500, error_body("internal error in the extender; see its log")
 
 
-def make_server(extender: Extender, host: str = "127.0.0.1", port: int = 8888) -> ThreadingHTTPServer:
-    """A ``ThreadingHTTPServer`` bound to ``host:port`` (port 0 = any free port) serving
-    ``extender``; call ``serve_forever()`` on it (``server_address`` has the bound port)."""
-    handler = type("ExtenderHandler", (_Handler,), {"extender": extender})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
-
-
-__all__ = ["Extender", "make_server", "RequestError", "MAX_BODY_BYTES", "UNKNOWN_NODE"]
+__all__ = ["Server", "HTTPError", "parse_head", "response_bytes", "short", "MAX_HEADER_BYTES"]

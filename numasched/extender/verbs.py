@@ -1,0 +1,496 @@
+"""The extender's verbs: ``filter``, ``prioritize`` and ``bind`` as functions of JSON-shaped
+dicts, answered from the topology source minus the assume cache.
+
+kube-scheduler calls an extender (``KubeSchedulerConfiguration.extenders``) with
+``ExtenderArgs``::
+
+    {"Pod": {...a v1.Pod...}, "Nodes": {"items": [{...a v1.Node...}, ...]}}   # or
+    {"Pod": {...}, "NodeNames": ["node-a", "node-b"]}                       # nodeCacheCapable
+
+- ``filter`` answers an ``ExtenderFilterResult`` (``NodeNames`` or ``Nodes``, ``FailedNodes``,
+  ``Error``): a node passes exactly where ``place()`` would put the pod if that node were the
+  only one allowed (the definition of ``numasched.filter_hosts``); a failed node's reason is
+  the pending reason ``place()`` gives for that node alone; unknown names fail with
+  ``UNKNOWN_NODE``.
+- ``prioritize`` answers a ``HostPriorityList`` (``[{"Host", "Score"}]``, scores
+  ``0..MAX_EXTENDER_SCORE``): ``numasched.score_hosts`` normalised over the named nodes only;
+  infeasible and unknown nodes score 0.
+- ``bind`` takes ``ExtenderBindingArgs`` (``PodName``, ``PodNamespace``, ``PodUID``, ``Node``)
+  and answers ``ExtenderBindingResult`` (``{"Error": ""}`` when bound). The pod must have been
+  seen by ``filter`` or ``prioritize`` (its request is remembered by UID). Under one lock the
+  extender places it on that node against the current free state; if it no longer fits (another
+  bind took the room) the bind fails and kube-scheduler retries the pod, so two binds can never
+  share the last room of a NUMA node. A bind that fits calls ``on_bind`` (the deployment's
+  binder: ``numasched.extender.binder`` posts a ``Binding`` to the API server), records it
+  (``bindings()``, ``GET /bindings``) and adds a reservation to the assume cache
+  (``numasched.extender.cache``). A pod already bound is never moved: a bind of the same UID to
+  another node fails, and a pod whose ``spec.nodeName`` is set passes only that node.
+
+Scores come from one scoring thread that batches concurrent requests into one
+``numasched.score_batch`` call per free state, and are kept per pod shape until the free state
+changes, so ``filter`` then ``prioritize`` of one pod score once; request threads never run the
+scoring kernel themselves (a parallel Numba kernel is only ever entered from that one thread,
+which every Numba threading layer allows).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+import numpy as np
+
+from .. import codes
+from ..api import Requests, place
+from ..control import manifests
+from ..embedding import MAX_EXTENDER_SCORE, MAX_SCORE, _normalise, score_batch
+from ..io.report import default_numa
+from ..io.topology import Topology, read_topology, topology_files
+from .cache import AssumeCache
+from .server import short
+
+MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 64
+UNKNOWN_NODE = "numasched: node not in the topology"
+VERBS = ("filter", "prioritize", "bind")
+log = logging.getLogger("numasched.extender")
+
+
+class RequestError(ValueError):
+    """A request the extender refuses (answered with status 400 and ``{"Error": ...}``)."""
+
+
+def decode(body: bytes):
+    """JSON body -> value; ``RequestError`` when it is not JSON or nests deeper than
+    ``MAX_JSON_DEPTH``."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise RequestError(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise RequestError(f"the body is not JSON{where}: it starts {short(body)}") from None
+    # nesting needs a bracket per level: most bodies have too few brackets to be deep at all
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        stack = [(value, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > MAX_JSON_DEPTH:
+                raise RequestError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+            children = item.values() if type(item) is dict else item
+            stack.extend((c, depth + 1) for c in children if type(c) in (dict, list))
+            # scalars are skipped: a long NodeNames list costs one pass, no recursion
+    return value
+
+
+class _Snapshot:
+    """What the verbs answer from: the source topology, the free state after the reservations,
+    and per-pod-shape scores of that free state (dropped with the snapshot)."""
+
+    def __init__(self, topology: Topology, free_cpu, free_mem, version: int):
+        self.topology = topology
+        self.cluster = topology.cluster.with_free(free_cpu, free_mem)
+        self.index = {n: h for h, n in enumerate(topology.names)}
+        self.version = version
+        self.scores: dict = {}      # shape -> (rank [H] int64, ok [H] bool)
+        self.reasons: dict = {}     # shape -> {host: pending reason code}
+
+
+class _ScoringThread:
+    """Runs every ``score_batch`` call, batching what concurrent requests ask for."""
+
+    def __init__(self, policy: str, numa: str, batch: int = 64):
+        self.policy, self.numa, self.batch = policy, numa, batch
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="extender-scoring", daemon=True)
+        self._thread.start()
+
+    def scores(self, snap: _Snapshot, shape, request: Requests):
+        hit = snap.scores.get(shape)
+        if hit is not None:
+            return hit
+        future: Future = Future()
+        self._queue.put((snap, shape, request, future))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            while len(jobs) < self.batch:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            by_snap: dict[int, list] = {}
+            for job in jobs:
+                by_snap.setdefault(id(job[0]), []).append(job)
+            for group in by_snap.values():
+                self._score(group)
+
+    def _score(self, group) -> None:
+        snap = group[0][0]
+        todo = {}
+        for _, shape, request, _ in group:
+            if shape not in snap.scores:
+                todo.setdefault(shape, request)
+        try:
+            if todo:
+                reqs = list(todo.values())
+                batch = Requests(cpu=[int(r.cpu[0]) for r in reqs], mem=[int(r.mem[0]) for r in reqs],
+                                 numa=[int(r.numa[0]) for r in reqs],
+                                 vnuma=[bool(r.vnuma[0]) for r in reqs])
+                result = score_batch(snap.cluster, batch, policy=self.policy, numa=self.numa)
+                for i, shape in enumerate(todo):
+                    snap.scores[shape] = (result.rank[i], result.score[i] >= 0)
+            for _, shape, _, future in group:
+                future.set_result(snap.scores[shape])
+        except BaseException as exc:   # handed to the requests, which answer 500
+            for *_, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+
+
+class Extender:
+    """The verbs over a topology (re-read from ``topology_path`` by ``refresh()``).
+
+    ``assume`` (default True) keeps the assume cache (reservations live ``assume_ttl`` seconds
+    at most); ``assume=False`` answers from the source alone, as an extender without a cache
+    does (it over-commits between topology updates). ``on_bind(binding: dict)`` is called for
+    each bind before it is recorded; an exception from it fails the bind.
+    """
+
+    def __init__(self, topology: Topology, *, policy: str = "best-fit", numa: str | None = None,
+                 topology_path=None, assume: bool = True, assume_ttl: float = 60.0,
+                 on_bind=None, clock=time.monotonic):
+        from .. import policies
+
+        policies.get(policy)   # refuse an unknown policy now, not at the first request
+        if numa is not None:
+            codes.resolve(codes.NUMA_MODES, numa, "numa mode")
+        self.policy = policy
+        self._numa_option = numa
+        self._path = topology_path
+        self.assume = bool(assume)
+        self.cache = AssumeCache(assume_ttl, clock=clock)
+        self.on_bind = on_bind
+        self._lock = threading.RLock()         # topology, reservations, snapshot changes
+        self._seen: collections.OrderedDict = collections.OrderedDict()   # uid -> pod
+        self._bindings: collections.deque = collections.deque(maxlen=10_000)
+        self._bound: dict[str, str] = {}       # uid -> node, every pod bound here
+        self._version = 0
+        self._stamp_seen = self._stamp() if topology_path is not None else None
+        self._set_topology(topology)
+        self._scoring = _ScoringThread(policy, self.numa)
+        self._watch_stop = threading.Event()
+
+    @classmethod
+    def from_path(cls, path, **kwargs) -> "Extender":
+        return cls(read_topology(path), topology_path=path, **kwargs)
+
+    # ---- state ------------------------------------------------------------------------------
+    def _set_topology(self, topology: Topology) -> None:
+        self.topology = topology
+        self.numa, self.numa_from = default_numa(topology, self._numa_option)
+        self.cache.reconcile(topology.names, topology.attributes)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """A new snapshot: the source's free state minus the reservations (caller holds the
+        lock or is the constructor)."""
+        c = self.topology.cluster
+        free_cpu, free_mem = c.free_cpu, c.free_mem
+        if self.assume and len(self.cache):
+            free_cpu, free_mem = self.cache.subtract(
+                {n: h for h, n in enumerate(self.topology.names)}, c.free_cpu, c.free_mem)
+        self._version += 1
+        self._snap = _Snapshot(self.topology, free_cpu, free_mem, self._version)
+
+    def _stamp(self):
+        stamps = []
+        for f in topology_files(self._path):
+            st = f.stat()
+            stamps.append((str(f), st.st_mtime_ns, st.st_size))
+        return tuple(stamps)
+
+    def refresh(self) -> bool:
+        """Re-read the topology if a file of ``topology_path`` changed, end the reservations
+        the source now accounts for or whose time is up; True if the free state changed. A
+        file that no longer reads keeps the last good topology (and is logged)."""
+        with self._lock:
+            changed = False
+            if self._path is not None:
+                try:
+                    stamp = self._stamp()
+                    if stamp != self._stamp_seen:
+                        topology = read_topology(self._path)
+                        self._stamp_seen = stamp
+                        self._set_topology(topology)
+                        log.info("topology re-read from %s: %d hosts", self._path, len(topology))
+                        changed = True
+                except (ValueError, OSError) as exc:
+                    log.warning("topology in %s not re-read, keeping the last good one: %s",
+                                self._path, exc)
+            if not changed and self.cache.reconcile(self.topology.names, self.topology.attributes):
+                self._rebuild()
+                changed = True
+            return changed
+
+    def current(self) -> Topology:
+        """The topology the verbs answer from (the source's; see ``free()`` for the free state
+        after the reservations)."""
+        return self.topology
+
+    def free(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(free_cpu, free_mem)`` [H, K] the verbs answer from: the source minus the held
+        reservations."""
+        c = self._snap.cluster
+        return c.free_cpu, c.free_mem
+
+    def watch(self, interval: float = 1.0) -> threading.Thread:
+        """Call ``refresh()`` every ``interval`` seconds in a daemon thread until ``stop()``."""
+        def loop():
+            while not self._watch_stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:   # keep watching; the next round may succeed
+                    log.exception("topology refresh failed")
+        thread = threading.Thread(target=loop, name="extender-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._watch_stop.set()
+
+    def warm_up(self) -> None:
+        """Score once, so the first real request does not pay the scoring kernel's start-up."""
+        request = Requests(cpu=[1], mem=[1])
+        self._scoring.scores(self._snap, ("warm-up",), request)
+
+    # ---- request parsing --------------------------------------------------------------------
+    def _pod(self, args):
+        """ExtenderArgs -> (Requests of one, shape key, uid, namespace, name, spec.nodeName)."""
+        if not isinstance(args, dict):
+            raise RequestError(f"expected ExtenderArgs (a JSON object), got {type(args).__name__}")
+        pod = args.get("Pod")
+        if not isinstance(pod, dict):
+            raise RequestError("Pod: required (a v1.Pod object)")
+        pod = dict(pod)
+        if not pod.get("kind"):   # Go omits an empty TypeMeta: a v1.Pod arrives without kind
+            pod["kind"] = "Pod"
+        if pod["kind"] != "Pod":
+            raise RequestError(f"Pod.kind: expected Pod, got {short(pod.get('kind'))}")
+        try:
+            spec = manifests.workload_spec(pod)
+        except ValueError as exc:
+            raise RequestError(f"Pod: {exc}") from None
+        request = Requests(cpu=[max(spec.cpu, 1)], mem=[max(spec.mem, 1)], numa=[spec.numa],
+                           vnuma=[spec.vnuma], priority=[spec.priority])
+        shape = (int(request.cpu[0]), int(request.mem[0]), int(request.numa[0]),
+                 bool(request.vnuma[0]))
+        meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
+        namespace = meta.get("namespace") or manifests.DEFAULT_NAMESPACE
+        uid = meta.get("uid") or f"{namespace}/{meta.get('name')}"
+        pod_spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+        node_name = pod_spec.get("nodeName") or None
+        if not isinstance(uid, str) or (node_name is not None and not isinstance(node_name, str)):
+            raise RequestError("Pod: metadata.uid and spec.nodeName must be strings")
+        with self._lock:
+            self._seen[uid] = (request, shape, namespace, meta.get("name"))
+            self._seen.move_to_end(uid)
+            while len(self._seen) > 100_000:
+                self._seen.popitem(last=False)
+        return request, shape, node_name
+
+    @staticmethod
+    def _nodes(args: dict) -> tuple[list[str], list | None]:
+        """(names, Node objects or None when the call sent NodeNames)."""
+        nodes = args.get("Nodes")
+        if nodes is not None:
+            items = nodes.get("items") if isinstance(nodes, dict) else None
+            if items is None:
+                items = []
+            if not isinstance(items, list):
+                raise RequestError("Nodes.items: expected a list of v1.Node objects")
+            names = []
+            for i, node in enumerate(items):
+                meta = node.get("metadata") if isinstance(node, dict) else None
+                name = meta.get("name") if isinstance(meta, dict) else None
+                if not isinstance(name, str):
+                    raise RequestError(f"Nodes.items[{i}].metadata.name: required")
+                names.append(name)
+            return names, items
+        names = args.get("NodeNames")
+        if names is None:
+            raise RequestError("one of Nodes or NodeNames is required")
+        if not isinstance(names, list) or not all(type(n) is str for n in names):
+            raise RequestError("NodeNames: expected a list of node names")
+        return names, None
+
+    def _reasons(self, snap: _Snapshot, shape, request: Requests, hosts: list[int]) -> dict:
+        """Pending reason of the pod on each of ``hosts`` alone (computed once per snapshot)."""
+        known = snap.reasons.setdefault(shape, {})
+        todo = np.array([h for h in dict.fromkeys(hosts) if h not in known], dtype=np.int32)
+        if len(todo):
+            k = len(todo)
+            pinned = Requests(cpu=np.repeat(request.cpu, k), mem=np.repeat(request.mem, k),
+                              numa=np.repeat(request.numa, k), vnuma=np.repeat(request.vnuma, k),
+                              required_host=todo)
+            result = place(snap.cluster, pinned, policy=self.policy, numa=self.numa,
+                           order="given")
+            known.update(zip(todo.tolist(), result.reason.tolist()))
+        return known
+
+    # ---- verbs ------------------------------------------------------------------------------
+    def filter(self, args) -> dict:
+        """ExtenderArgs -> ExtenderFilterResult."""
+        request, shape, bound_to = self._pod(args)
+        names, items = self._nodes(args)
+        snap = self._snap
+        idx = [snap.index.get(n, -1) for n in names]
+        failed: dict[str, str] = {}
+        if bound_to is not None:
+            passing = [n == bound_to for n in names]
+            for n, ok in zip(names, passing):
+                if not ok:
+                    failed[n] = f"numasched: the pod is bound to {bound_to}"
+        else:
+            _, ok = self._scoring.scores(snap, shape, request)
+            passing = [h >= 0 and bool(ok[h]) for h in idx]
+            refused = [h for h, p in zip(idx, passing) if h >= 0 and not p]
+            reasons = self._reasons(snap, shape, request, refused) if refused else {}
+            for n, h, p in zip(names, idx, passing):
+                if h < 0:
+                    failed[n] = UNKNOWN_NODE
+                elif not p:
+                    code = reasons[h]
+                    failed[n] = f"numasched: {codes.REASONS[code]}: {_host_reason(code)}"
+        out = {"FailedNodes": failed, "Error": ""}
+        if items is None:
+            out["NodeNames"] = [n for n, p in zip(names, passing) if p]
+        else:
+            out["Nodes"] = {"items": [node for node, p in zip(items, passing) if p]}
+        return out
+
+    def prioritize(self, args) -> list[dict]:
+        """ExtenderArgs -> HostPriorityList (scores 0..MAX_EXTENDER_SCORE)."""
+        request, shape, bound_to = self._pod(args)
+        names, _ = self._nodes(args)
+        if bound_to is not None:
+            return [{"Host": n, "Score": MAX_EXTENDER_SCORE if n == bound_to else 0}
+                    for n in names]
+        snap = self._snap
+        idx = np.array([snap.index.get(n, -1) for n in names], dtype=np.int64)
+        rank, ok = self._scoring.scores(snap, shape, request)
+        known = idx >= 0
+        cand_ok = np.zeros(len(idx), dtype=bool)
+        cand_rank = np.zeros(len(idx), dtype=np.int64)
+        cand_ok[known] = ok[idx[known]]
+        cand_rank[known] = rank[idx[known]]
+        scores = _normalise(cand_rank[None, :], cand_ok[None, :])[0]
+        scores = np.maximum(scores, 0) * MAX_EXTENDER_SCORE // MAX_SCORE
+        return [{"Host": n, "Score": s} for n, s in zip(names, scores.tolist())]
+
+    def bind(self, args) -> dict:
+        """ExtenderBindingArgs -> ExtenderBindingResult (``{"Error": ""}`` when bound)."""
+        if not isinstance(args, dict):
+            raise RequestError(f"expected ExtenderBindingArgs (a JSON object), got "
+                               f"{type(args).__name__}")
+        fields = {}
+        for key in ("PodName", "PodNamespace", "PodUID", "Node"):
+            value = args.get(key)
+            if not isinstance(value, str) or not value:
+                raise RequestError(f"{key}: required (a non-empty string), got {short(value)}")
+            fields[key] = value
+        uid, node = fields["PodUID"], fields["Node"]
+        namespace, name = fields["PodNamespace"], fields["PodName"]
+        with self._lock:
+            if uid in self._bound:
+                if self._bound[uid] == node:
+                    return {"Error": ""}       # a retried bind of a bind that succeeded
+                return {"Error": f"numasched: pod {namespace}/{name} is already bound to "
+                                 f"{self._bound[uid]}; a bound pod is never moved"}
+            seen = self._seen.get(uid)
+            if seen is None:
+                return {"Error": f"numasched: pod {namespace}/{name} ({short(uid)}) was not "
+                                 "seen by filter or prioritize; it is retried"}
+            request = seen[0]
+            snap = self._snap
+            h = snap.index.get(node)
+            if h is None:
+                return {"Error": f"{UNKNOWN_NODE}: {short(node)}"}
+            pinned = Requests(cpu=request.cpu, mem=request.mem, numa=request.numa,
+                              vnuma=request.vnuma, required_host=[h])
+            result = place(snap.cluster, pinned, policy=self.policy, numa=self.numa,
+                           order="given")
+            code = int(result.reason[0])
+            if code != codes.PLACED:
+                return {"Error": f"numasched: {node} can no longer take pod {namespace}/{name}: "
+                                 f"{codes.REASONS[code]}: {_host_reason(code)}"}
+            mask = int(result.nodes[0])
+            binding = {"podUID": uid, "namespace": namespace, "name": name, "node": node,
+                       "numaNodes": [k for k in range(64) if mask >> k & 1],
+                       "cpuMillicores": result.cpu_by_node[0].tolist(),
+                       "memoryBytes": result.mem_by_node[0].tolist(), "boundAt": time.time()}
+            if self.on_bind is not None:
+                try:
+                    self.on_bind(binding)
+                except Exception as exc:
+                    log.warning("binding %s/%s to %s failed: %s", namespace, name, node, exc)
+                    return {"Error": f"numasched: binding {namespace}/{name} to {node} failed: "
+                                     f"{' '.join(str(exc).split())[:200]}"}
+            self._bound[uid] = node
+            self._bindings.append(binding)
+            if self.assume:
+                self.cache.add(uid, namespace, name, node, result.cpu_by_node[0],
+                               result.mem_by_node[0], mask)
+                self._rebuild()
+        return {"Error": ""}
+
+    def bindings(self) -> dict:
+        """The recorded bindings (newest last) and the reservations still held."""
+        with self._lock:
+            return {"bindings": list(self._bindings),
+                    "reservations": [r.to_dict() for r in self.cache.reservations()],
+                    "released": dict(self.cache.released)}
+
+    # ---- HTTP -------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """The HTTP application (``numasched.extender.server.Server``): route, decode, answer.
+        The verb is the last path segment, so any ``urlPrefix`` works."""
+        verb = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        if method == "GET" and verb in ("healthz", "bindings"):
+            payload = ({"status": "ok", "hosts": len(self.topology), "reservations": len(self.cache)}
+                       if verb == "healthz" else self.bindings())
+            return 200, json.dumps(payload, separators=(",", ":")).encode()
+        if method != "POST" or verb not in VERBS:
+            return 404, json.dumps({"Error": f"unknown route {method} {short(path)}; expected "
+                                             "POST .../filter, .../prioritize, .../bind or GET "
+                                             ".../healthz, .../bindings"}).encode()
+        try:
+            result = getattr(self, verb)(decode(body))
+        except ValueError as exc:   # RequestError, or a value the library refuses
+            message = " ".join(str(exc).split())
+            log.info("%s %s -> 400: %s", method, short(path), message)
+            return 400, json.dumps({"Error": message[:500]}).encode()
+        return 200, json.dumps(result, separators=(",", ":")).encode()
+
+
+def _host_reason(code: int) -> str:
+    """Pending reasons are worded for a whole cluster; with one host they say this node."""
+    return {
+        codes.REASON_TOO_LARGE: "larger than this node could ever hold under its NUMA mode",
+        codes.REASON_CONSTRAINT: "this node is unschedulable or could never hold the pod "
+                                 "under its NUMA mode",
+        codes.REASON_NO_CPU: "not enough free CPU on this node",
+        codes.REASON_NO_MEMORY: "not enough free memory on this node",
+        codes.REASON_NO_NUMA_FIT: "no NUMA node set the pod's mode allows has room in both "
+                                  "CPU and memory",
+    }.get(code, codes.REASON_MESSAGES.get(code, "not placeable"))
+
+
+__all__ = ["Extender", "RequestError", "decode", "MAX_BODY_BYTES", "MAX_JSON_DEPTH",
+           "UNKNOWN_NODE", "VERBS"]
