@@ -11,8 +11,9 @@ Contract (each point is tested in ``tests/test_extender_server.py``):
   kube-scheduler's concurrent binds waits there instead of being reset.
 - At most ``max_connections`` connections are open; one more is accepted, answered ``503``
   with ``Connection: close`` and closed, so a client sees a clean refusal.
-- ``workers`` threads run requests; complete requests beyond them wait in a queue of
-  ``4 * workers`` entries, and a request that finds that queue full is answered ``503``.
+- ``workers`` threads run requests; complete requests beyond them wait in a queue (a
+  connection has at most one request there or in a worker, so it never holds more than
+  ``max_connections``), and the I/O thread keeps reading the others meanwhile.
 - A request must arrive whole (headers and body) within ``read_timeout`` seconds of its first
   byte (else ``408`` and close: a slow client cannot hold a connection); a keep-alive
   connection with no request for ``idle_timeout`` seconds is closed.
@@ -174,7 +175,7 @@ class Server:
         self.socket = socket.create_server((host, port), backlog=backlog)
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()[:2]
-        self._jobs: queue.Queue = queue.Queue(maxsize=4 * workers)
+        self._jobs: queue.Queue = queue.Queue(maxsize=max_connections + 1)
         self._returned: collections.deque = collections.deque()   # connections back from workers
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
