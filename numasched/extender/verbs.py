@@ -55,6 +55,7 @@ from .server import short
 
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 64
+MAX_ERROR_CHARS = 240
 UNKNOWN_NODE = "numasched: node not in the topology"
 VERBS = ("filter", "prioritize", "bind")
 log = logging.getLogger("numasched.extender")
@@ -475,7 +476,9 @@ class Extender:
         except ValueError as exc:   # RequestError, or a value the library refuses
             message = " ".join(str(exc).split())
             log.info("%s %s -> 400: %s", method, short(path), message)
-            return 400, json.dumps({"Error": message[:500]}).encode()
+            if len(message) > MAX_ERROR_CHARS:   # never echo a long offending value whole
+                message = message[:MAX_ERROR_CHARS] + "..."
+            return 400, json.dumps({"Error": message}).encode()
         return 200, json.dumps(result, separators=(",", ":")).encode()
 
 
