@@ -77,6 +77,11 @@ def pod(i: int, cpu_m: int, mem_mi: int) -> dict:
                 "requests": {"cpu": f"{cpu_m}m", "memory": f"{mem_mi}Mi"}}}]}}
 
 
+def go_json(value) -> bytes:
+    """JSON as kube-scheduler's Go client sends it (json.Marshal: no spaces)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 # ---------------------------------------------------------------------------------------------
 # servers
 # ---------------------------------------------------------------------------------------------
@@ -173,13 +178,13 @@ def client_process(port, spec, clients, seconds, keep_alive, start_at, queue):
     kind = spec["kind"]
     rng = np.random.default_rng(os.getpid())
     if kind == "connections":
-        body = json.dumps({"Pod": pod(0, 1000, 1024), "NodeNames": spec["names"]}).encode()
+        body = go_json({"Pod": pod(0, 1000, 1024), "Nodes": None, "NodeNames": spec["names"]})
         raw = http_request("/filter", body)
 
         def make():
             return [raw]
     else:
-        names = spec["names"]
+        names_json = go_json(spec["names"])    # encoded once: clients stay cheap
         shapes = spec["shapes"]
         counter = iter(range(10**9))
 
@@ -187,7 +192,7 @@ def client_process(port, spec, clients, seconds, keep_alive, start_at, queue):
             i = next(counter)
             s = int(rng.integers(shapes)) if shapes else 10**6 + os.getpid() * 10**6 + i
             cpu, mem = 250 + (s % 16) * 250, 256 + (s % 61) * 64 + (s // 1000) % 1000
-            args = json.dumps({"Pod": pod(i, cpu, mem), "NodeNames": names}).encode()
+            args = b'{"Pod":' + go_json(pod(i, cpu, mem)) + b',"Nodes":null,"NodeNames":' + names_json + b"}"
             return [http_request("/filter", args), http_request("/prioritize", args)]
 
     out = {"lat": [], "failed": []}
@@ -201,7 +206,13 @@ def client_process(port, spec, clients, seconds, keep_alive, start_at, queue):
     queue.put(out)
 
 
-def run_load(port, spec, clients, processes, seconds, keep_alive) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(port, spec, clients, processes, seconds, keep_alive, server_pid=None) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 2.0      # every process starts together, after spawning
@@ -210,7 +221,10 @@ def run_load(port, spec, clients, processes, seconds, keep_alive) -> dict:
              for n in per if n]
     for p in procs:
         p.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu0 = cpu_seconds(server_pid) if server_pid else None
     outs = [queue.get() for _ in procs]
+    cpu1 = cpu_seconds(server_pid) if server_pid else None
     for p in procs:
         p.join()
     lat = np.array([x for o in outs for x in o["lat"]])
@@ -218,7 +232,10 @@ def run_load(port, spec, clients, processes, seconds, keep_alive) -> dict:
     return {"done": int(lat.size), "failed": len(failed), "per_s": lat.size / seconds,
             "p50_ms": float(np.percentile(lat, 50) * 1e3) if lat.size else None,
             "p99_ms": float(np.percentile(lat, 99) * 1e3) if lat.size else None,
-            "failures": sorted(set(failed))[:5]}
+            "failures": sorted(set(failed))[:5],
+            # the server's CPU per completed item: what the rate would be on idle cores
+            "server_cpu_ms": (cpu1 - cpu0) / lat.size * 1e3 if server_pid and lat.size else None,
+            "load_average": os.getloadavg()[0]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,10 +249,11 @@ def connections(args) -> dict:
             proc, port = start_server(which, tmp / "nrt.yaml", args.before_ref, tmp)
             try:
                 for mode, keep in (("new connection", False), ("keep-alive", True)):
-                    r = run_load(port, spec, args.clients, args.processes, args.seconds, keep)
+                    r = run_load(port, spec, args.clients, args.processes, args.seconds, keep, proc.pid)
                     results[f"{which} / {mode}"] = r
                     print(f"{which:6s} {mode:15s} {r['per_s']:8.0f} req/s  p50 {r['p50_ms'] or 0:7.1f} ms"
-                          f"  p99 {r['p99_ms'] or 0:7.1f} ms  failed {r['failed']} {r['failures'][:2]}",
+                          f"  p99 {r['p99_ms'] or 0:7.1f} ms  server CPU {r['server_cpu_ms'] or 0:.2f} ms/req"
+                          f"  load {r['load_average']:.1f}  failed {r['failed']} {r['failures'][:2]}",
                           flush=True)
             finally:
                 stop_server(proc)
@@ -251,11 +269,12 @@ def throughput(args) -> dict:
         try:
             for shapes in args.shapes:
                 spec = {"kind": "throughput", "names": names, "shapes": shapes}
-                r = run_load(port, spec, args.clients, args.processes, args.seconds, True)
+                r = run_load(port, spec, args.clients, args.processes, args.seconds, True, proc.pid)
                 label = f"{args.nodes} nodes, {shapes or 'all distinct'} shapes"
                 results[label] = r
                 print(f"{label:32s} {r['per_s']:8.0f} pods/s  p50 {r['p50_ms'] or 0:7.1f} ms  "
-                      f"p99 {r['p99_ms'] or 0:7.1f} ms  failed {r['failed']} {r['failures'][:2]}",
+                      f"p99 {r['p99_ms'] or 0:7.1f} ms  server CPU {r['server_cpu_ms'] or 0:.2f} ms/pod  "
+                      f"load {r['load_average']:.1f}  failed {r['failed']} {r['failures'][:2]}",
                       flush=True)
         finally:
             stop_server(proc)

@@ -232,3 +232,43 @@ def test_extender_command_on_a_busy_port_is_a_one_line_error(topology_dir):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == \
         f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_http_answers_equal_the_library_verbs(topology_dir):
+    ext = Extender.from_path(topology_dir)
+    bound = pod("2")
+    bound["spec"]["nodeName"] = "node-b"
+    cases = [{"Pod": pod("6"), "NodeNames": ["node-a", "node-b", "ghost", "node-c"]},
+             {"Pod": pod("12", numa="single-numa-node"), "NodeNames": ["node-c", "node-b", "node-a"]},
+             {"Pod": pod("1"), "NodeNames": []},
+             {"Pod": pod("40"), "NodeNames": ["node-a", "node-b", "x\u00e9\"y"]},
+             {"Pod": bound, "NodeNames": ["node-a", "node-b"]},
+             {"Pod": pod("6"), "Nodes": {"items": [node("node-a"), node("node-b")]}}]
+    for args in cases:
+        body = json.dumps(args).encode()
+        for verb in ("filter", "prioritize"):
+            status, answer = ext.handle("POST", f"/{verb}", body)
+            assert status == 200
+            assert json.loads(answer) == getattr(ext, verb)(args), (verb, args)
+
+
+def test_raw_node_names_take_the_same_path_as_decoded_ones(topology_dir):
+    from numasched.extender.verbs import split_node_names
+
+    ext = Extender.from_path(topology_dir)
+    tricky = pod("6")
+    tricky["metadata"]["annotations"] = {"note": ',"NodeNames":["node-a"]}'}
+    names = ["node-a", "node-b", "ghost", "node-c"]
+    go = json.dumps({"Pod": tricky, "Nodes": None, "NodeNames": names}, separators=(",", ":")).encode()
+    assert split_node_names(go)[1] == b'"node-a","node-b","ghost","node-c"'
+    bodies = [go, go + b"\n",
+              json.dumps({"NodeNames": names, "Pod": tricky}).encode(),            # another order
+              json.dumps({"Pod": tricky, "NodeNames": names + ["x\\]y"]}).encode(),  # escapes
+              json.dumps({"Pod": tricky, "NodeNames": ["node-a", 3]}).encode()]
+    expected = ext.filter({"Pod": tricky, "NodeNames": names})
+    for body in bodies[:3]:
+        assert json.loads(ext.handle("POST", "/filter", body)[1]) == expected
+        assert json.loads(ext.handle("POST", "/filter", body)[1]) == expected   # cached names
+    assert json.loads(ext.handle("POST", "/filter", bodies[3])[1])["FailedNodes"]["x\\]y"] == UNKNOWN_NODE
+    assert ext.handle("POST", "/prioritize", bodies[4]) == \
+        (400, b'{"Error": "NodeNames: expected a list of node names"}')

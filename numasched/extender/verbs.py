@@ -35,6 +35,7 @@ which every Numba threading layer allows).
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import queue
@@ -57,6 +58,7 @@ MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 64
 MAX_ERROR_CHARS = 240
 UNKNOWN_NODE = "numasched: node not in the topology"
+_UNKNOWN, _BOUND_ELSEWHERE = -2, -3     # filter outcomes besides PLACED and reason codes
 VERBS = ("filter", "prioritize", "bind")
 log = logging.getLogger("numasched.extender")
 
@@ -88,6 +90,28 @@ def decode(body: bytes):
     return value
 
 
+_NAMES_KEY = b',"NodeNames":['
+
+
+def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
+    """``(body without NodeNames, the raw NodeNames list)`` when ``body`` ends the way Go
+    encodes ``ExtenderArgs`` (``...,"NodeNames":["a","b"]}``), else None.
+
+    kube-scheduler sends the same few thousand names pod after pod; comparing their raw bytes
+    with the last lists seen is far cheaper than decoding them again. The split is exact: the
+    key's quotes would be escaped inside any JSON string, so the last unescaped match is the
+    object's own key, and a list holding ``]`` or an escape takes the general path.
+    """
+    body = body.rstrip(b" \t\r\n")
+    at = body.rfind(_NAMES_KEY)
+    if at < 0 or not body.endswith(b"]}"):
+        return None
+    raw = body[at + len(_NAMES_KEY):-2]
+    if b"]" in raw or b"\\" in raw:
+        return None
+    return body[:at] + b"}", raw
+
+
 class _Snapshot:
     """What the verbs answer from: the source topology, the free state after the reservations,
     and per-pod-shape scores of that free state (dropped with the snapshot)."""
@@ -98,7 +122,28 @@ class _Snapshot:
         self.index = {n: h for h, n in enumerate(topology.names)}
         self.version = version
         self.scores: dict = {}      # shape -> (rank [H] int64, ok [H] bool)
-        self.reasons: dict = {}     # shape -> {host: pending reason code}
+        self.reasons: dict = {}     # shape -> int8 [H] pending reason code, 0 = not computed
+
+
+class _NameSet:
+    """A NodeNames list resolved against one topology: row per name (-1 unknown) and each
+    name as JSON, kept while kube-scheduler keeps sending the same list."""
+
+    __slots__ = ("names", "idx", "known", "json", "json_array", "template", "slots", "topology")
+
+    def __init__(self, names: tuple, index: dict):
+        self.names = names
+        self.idx = np.array([index.get(n, -1) for n in names], dtype=np.int64)
+        self.known = self.idx >= 0
+        self.json = [json.dumps(n) for n in names]   # ASCII: non-ASCII is escaped
+        self.json_array = np.array(self.json + [None], dtype=object)[:-1]   # never a 2-D array
+        # the HostPriorityList with a two-character slot per score ("Score":NN}); a response
+        # is this template with the slots written, so no per-node string is built per request
+        heads = ['{"Host":' + j + ',"Score":' for j in self.json]
+        self.template = np.frombuffer(("[" + ",".join(h + "  }" for h in heads) + "]").encode(),
+                                      dtype=np.uint8)
+        lengths = np.array([len(h) + 4 for h in heads], dtype=np.int64)   # head, slot, "}", ","
+        self.slots = 1 + np.concatenate(([0], np.cumsum(lengths)[:-1])) + lengths - 4
 
 
 class _ScoringThread:
@@ -183,6 +228,7 @@ class Extender:
         self._bindings: collections.deque = collections.deque(maxlen=10_000)
         self._bound: dict[str, str] = {}       # uid -> node, every pod bound here
         self._version = 0
+        self._name_sets: collections.OrderedDict = collections.OrderedDict()
         self._stamp_seen = self._stamp() if topology_path is not None else None
         self._set_topology(topology)
         self._scoring = _ScoringThread(policy, self.numa)
@@ -195,6 +241,7 @@ class Extender:
     # ---- state ------------------------------------------------------------------------------
     def _set_topology(self, topology: Topology) -> None:
         self.topology = topology
+        self._name_sets = collections.OrderedDict()
         self.numa, self.numa_from = default_numa(topology, self._numa_option)
         self.cache.reconcile(topology.names, topology.attributes)
         self._rebuild()
@@ -306,9 +353,10 @@ class Extender:
                 self._seen.popitem(last=False)
         return request, shape, node_name
 
-    @staticmethod
-    def _nodes(args: dict) -> tuple[list[str], list | None]:
-        """(names, Node objects or None when the call sent NodeNames)."""
+    def _nodes(self, args: dict, snap: _Snapshot, raw_names: bytes | None = None
+               ) -> tuple[_NameSet, list | None]:
+        """(the names resolved, Node objects or None when the call sent NodeNames);
+        ``raw_names`` is the NodeNames list as sent, when ``split_node_names`` took it out."""
         nodes = args.get("Nodes")
         if nodes is not None:
             items = nodes.get("items") if isinstance(nodes, dict) else None
@@ -323,18 +371,43 @@ class Extender:
                 if not isinstance(name, str):
                     raise RequestError(f"Nodes.items[{i}].metadata.name: required")
                 names.append(name)
-            return names, items
+            return self._name_set(tuple(names), snap), items
+        if raw_names is not None:
+            found = self._name_sets.get(raw_names)
+            if found is not None and found.topology is snap.topology:
+                return found, None
+            names = decode(b"[" + raw_names + b"]")
+            return self._name_set(tuple(names), snap, raw_names), None
         names = args.get("NodeNames")
         if names is None:
             raise RequestError("one of Nodes or NodeNames is required")
-        if not isinstance(names, list) or not all(type(n) is str for n in names):
+        if not isinstance(names, list):
             raise RequestError("NodeNames: expected a list of node names")
-        return names, None
+        return self._name_set(tuple(names), snap), None
 
-    def _reasons(self, snap: _Snapshot, shape, request: Requests, hosts: list[int]) -> dict:
-        """Pending reason of the pod on each of ``hosts`` alone (computed once per snapshot)."""
-        known = snap.reasons.setdefault(shape, {})
-        todo = np.array([h for h in dict.fromkeys(hosts) if h not in known], dtype=np.int32)
+    def _name_set(self, names: tuple, snap: _Snapshot, key=None) -> _NameSet:
+        sets = self._name_sets
+        key = names if key is None else key
+        found = sets.get(key)     # an equal key is a list of strings checked before
+        if found is not None and found.topology is snap.topology:
+            return found
+        if not all(type(n) is str for n in names):
+            raise RequestError("NodeNames: expected a list of node names")
+        found = _NameSet(names, snap.index)
+        found.topology = snap.topology
+        with self._lock:
+            sets[key] = found
+            while len(sets) > 16:
+                sets.popitem(last=False)
+        return found
+
+    def _reasons(self, snap: _Snapshot, shape, request: Requests, hosts: np.ndarray) -> np.ndarray:
+        """Pending reason code [H] of the pod on each host alone, filled in for ``hosts``
+        (computed once per snapshot and shape)."""
+        known = snap.reasons.get(shape)
+        if known is None:
+            known = snap.reasons[shape] = np.zeros(snap.cluster.hosts, dtype=np.int8)
+        todo = np.unique(hosts[known[hosts] == 0]).astype(np.int32)
         if len(todo):
             k = len(todo)
             pinned = Requests(cpu=np.repeat(request.cpu, k), mem=np.repeat(request.mem, k),
@@ -342,58 +415,96 @@ class Extender:
                               required_host=todo)
             result = place(snap.cluster, pinned, policy=self.policy, numa=self.numa,
                            order="given")
-            known.update(zip(todo.tolist(), result.reason.tolist()))
+            known[todo] = result.reason
         return known
 
     # ---- verbs ------------------------------------------------------------------------------
+    def _filter(self, args, raw_names=None):
+        """(names, outcome [N] int: 0 passes, a pending reason code, or ``_UNKNOWN`` /
+        ``_BOUND_ELSEWHERE``, the node a bound pod is on, Node items or None)."""
+        request, shape, bound_to = self._pod(args)
+        snap = self._snap
+        names, items = self._nodes(args, snap, raw_names)
+        outcome = np.full(len(names.idx), _UNKNOWN, dtype=np.int64)
+        if bound_to is not None:
+            outcome[:] = _BOUND_ELSEWHERE
+            outcome[[i for i, n in enumerate(names.names) if n == bound_to]] = codes.PLACED
+            return names, outcome, bound_to, items
+        _, ok = self._scoring.scores(snap, shape, request)
+        known = names.idx[names.known]
+        outcome[names.known] = np.where(ok[known], codes.PLACED, -1)
+        refused = names.known & (outcome == -1)
+        if refused.any():
+            reasons = self._reasons(snap, shape, request, names.idx[refused])
+            outcome[refused] = reasons[names.idx[refused]]
+        return names, outcome, bound_to, items
+
+    @staticmethod
+    def _message(code: int, bound_to) -> str:
+        if code == _UNKNOWN:
+            return UNKNOWN_NODE
+        if code == _BOUND_ELSEWHERE:
+            return f"numasched: the pod is bound to {bound_to}"
+        return _FAILED[code]
+
     def filter(self, args) -> dict:
         """ExtenderArgs -> ExtenderFilterResult."""
-        request, shape, bound_to = self._pod(args)
-        names, items = self._nodes(args)
-        snap = self._snap
-        idx = [snap.index.get(n, -1) for n in names]
-        failed: dict[str, str] = {}
-        if bound_to is not None:
-            passing = [n == bound_to for n in names]
-            for n, ok in zip(names, passing):
-                if not ok:
-                    failed[n] = f"numasched: the pod is bound to {bound_to}"
-        else:
-            _, ok = self._scoring.scores(snap, shape, request)
-            passing = [h >= 0 and bool(ok[h]) for h in idx]
-            refused = [h for h, p in zip(idx, passing) if h >= 0 and not p]
-            reasons = self._reasons(snap, shape, request, refused) if refused else {}
-            for n, h, p in zip(names, idx, passing):
-                if h < 0:
-                    failed[n] = UNKNOWN_NODE
-                elif not p:
-                    code = reasons[h]
-                    failed[n] = f"numasched: {codes.REASONS[code]}: {_host_reason(code)}"
+        names, outcome, bound_to, items = self._filter(args)
+        passing = (outcome == codes.PLACED).tolist()
+        failed = {n: self._message(c, bound_to) for n, c in zip(names.names, outcome.tolist())
+                  if c != codes.PLACED}
         out = {"FailedNodes": failed, "Error": ""}
         if items is None:
-            out["NodeNames"] = [n for n, p in zip(names, passing) if p]
+            out["NodeNames"] = list(itertools.compress(names.names, passing))
         else:
-            out["Nodes"] = {"items": [node for node, p in zip(items, passing) if p]}
+            out["Nodes"] = {"items": list(itertools.compress(items, passing))}
         return out
 
-    def prioritize(self, args) -> list[dict]:
-        """ExtenderArgs -> HostPriorityList (scores 0..MAX_EXTENDER_SCORE)."""
+    def _filter_json(self, args, raw_names=None) -> bytes:
+        """``filter`` encoded from each name's JSON, one join per failure message, so a
+        5,000-node answer builds no per-node string."""
+        names, outcome, bound_to, items = self._filter(args, raw_names)
+        parts = []
+        for code in np.unique(outcome[outcome != codes.PLACED]).tolist():
+            sep = ":" + json.dumps(self._message(code, bound_to))
+            parts.append((sep + ",").join(names.json_array[outcome == code]) + sep)
+        passing = (outcome == codes.PLACED).tolist()
+        if items is None:
+            chosen = '"NodeNames":[' + ",".join(itertools.compress(names.json, passing)) + "]"
+        else:
+            chosen = '"Nodes":' + json.dumps({"items": list(itertools.compress(items, passing))},
+                                              separators=(",", ":"))
+        return ('{"FailedNodes":{' + ",".join(parts) + '},"Error":"",' + chosen + "}").encode()
+
+    def _prioritize(self, args, raw_names=None):
+        """(names, scores [N] int 0..MAX_EXTENDER_SCORE)."""
         request, shape, bound_to = self._pod(args)
-        names, _ = self._nodes(args)
-        if bound_to is not None:
-            return [{"Host": n, "Score": MAX_EXTENDER_SCORE if n == bound_to else 0}
-                    for n in names]
         snap = self._snap
-        idx = np.array([snap.index.get(n, -1) for n in names], dtype=np.int64)
+        names, _ = self._nodes(args, snap, raw_names)
+        if bound_to is not None:
+            return names, [MAX_EXTENDER_SCORE if n == bound_to else 0 for n in names.names]
         rank, ok = self._scoring.scores(snap, shape, request)
-        known = idx >= 0
+        idx, known = names.idx, names.known
         cand_ok = np.zeros(len(idx), dtype=bool)
         cand_rank = np.zeros(len(idx), dtype=np.int64)
         cand_ok[known] = ok[idx[known]]
         cand_rank[known] = rank[idx[known]]
         scores = _normalise(cand_rank[None, :], cand_ok[None, :])[0]
-        scores = np.maximum(scores, 0) * MAX_EXTENDER_SCORE // MAX_SCORE
-        return [{"Host": n, "Score": s} for n, s in zip(names, scores.tolist())]
+        return names, (np.maximum(scores, 0) * MAX_EXTENDER_SCORE // MAX_SCORE).tolist()
+
+    def prioritize(self, args) -> list[dict]:
+        """ExtenderArgs -> HostPriorityList (scores 0..MAX_EXTENDER_SCORE)."""
+        names, scores = self._prioritize(args)
+        return [{"Host": n, "Score": s} for n, s in zip(names.names, scores)]
+
+    def _prioritize_json(self, args, raw_names=None) -> bytes:
+        names, scores = self._prioritize(args, raw_names)
+        scores = np.asarray(scores, dtype=np.int64)
+        out = names.template.copy()
+        tens = scores // 10
+        out[names.slots] = np.where(tens > 0, ord("0") + tens, ord(" "))   # JSON allows the space
+        out[names.slots + 1] = ord("0") + scores % 10
+        return out.tobytes()
 
     def bind(self, args) -> dict:
         """ExtenderBindingArgs -> ExtenderBindingResult (``{"Error": ""}`` when bound)."""
@@ -472,7 +583,15 @@ class Extender:
                                              "POST .../filter, .../prioritize, .../bind or GET "
                                              ".../healthz, .../bindings"}).encode()
         try:
-            result = getattr(self, verb)(decode(body))
+            if verb == "bind":
+                result = self.bind(decode(body))
+            else:
+                split = split_node_names(body)
+                args, raw = (decode(body), None) if split is None else (decode(split[0]), split[1])
+                if raw is not None and not isinstance(args, dict):
+                    args, raw = decode(body), None
+                encode = self._filter_json if verb == "filter" else self._prioritize_json
+                return 200, encode(args, raw)
         except ValueError as exc:   # RequestError, or a value the library refuses
             message = " ".join(str(exc).split())
             log.info("%s %s -> 400: %s", method, short(path), message)
@@ -494,6 +613,10 @@ def _host_reason(code: int) -> str:
                                   "CPU and memory",
     }.get(code, codes.REASON_MESSAGES.get(code, "not placeable"))
 
+
+# the FailedNodes message of each pending reason code
+_FAILED = {code: f"numasched: {name}: {_host_reason(code)}" for code, name in codes.REASONS.items()
+           if code != codes.PLACED}
 
 __all__ = ["Extender", "RequestError", "decode", "MAX_BODY_BYTES", "MAX_JSON_DEPTH",
            "UNKNOWN_NODE", "VERBS"]
