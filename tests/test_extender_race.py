@@ -9,6 +9,10 @@ import http.client
 import json
 import os
 import random
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -203,3 +207,184 @@ def test_reservations_expire_when_the_source_never_lists_the_pod():
     assert len(cache) == 0 and cache.released == {"confirmed": 1, "expired": 1, "forgotten": 0}
     with pytest.raises(ValueError, match="ttl must be positive"):
         AssumeCache(ttl=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# kill -9: the extender process dies at random points and restarts from its journal
+# ---------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+HOST_CPU = 8_000        # one NUMA node per host here, so a Binding names all a pod takes
+
+
+class FakeAPIServer:
+    """Records pods/binding POSTs (the cluster's truth); a second binding of a pod is 409."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.bound: dict[str, tuple[str, float]] = {}    # "ns/name" -> (node, time)
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+                with lock:
+                    code = 409 if key in outer.bound else 201
+                    if code == 201:
+                        outer.bound[key] = (body["target"]["name"], time.time())
+                payload = json.dumps({"message": "already assigned" if code == 409 else ""}).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def one_zone_nrt(name: str, used_cpu: int, pods: list[str]) -> str:
+    return json.dumps({
+        "apiVersion": "topology.node.k8s.io/v1alpha2", "kind": "NodeResourceTopology",
+        "metadata": {"name": name},
+        "attributes": [{"name": PODS_ATTRIBUTE, "value": ",".join(pods)}],
+        "zones": [{"name": "node-0", "type": "Node", "costs": [{"name": "node-0", "value": 10}],
+                   "resources": [
+                       {"name": "cpu", "capacity": "8", "allocatable": "8",
+                        "available": f"{max(HOST_CPU - used_cpu, 0)}m"},
+                       {"name": "memory", "capacity": "64Gi", "allocatable": "64Gi",
+                        "available": "64Gi"}]}]})
+
+
+def start_extender(directory: Path, api_url: str, journal: bool) -> tuple[subprocess.Popen, int]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    state = ["--state", str(directory / "state.jsonl")] if journal else []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "numasched", "extender", "--topology", str(directory / "nrt"),
+         "--port", "0", "--bind-api-server", api_url, "--refresh", "0.05", "--assume-ttl", "60",
+         *state],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    line = proc.stderr.readline()
+    m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+    assert m, line + proc.stderr.read()
+    threading.Thread(target=proc.stderr.read, daemon=True).start()   # drain the log
+    return proc, int(m.group(1))
+
+
+def crash_race(tmp_path: Path, *, hosts: int, pods: int, clients: int, kills: int, lag: float,
+               seed: int, journal: bool = True) -> dict:
+    rng = random.Random(seed)
+    tmp_path = tmp_path / ("journal" if journal else "no-journal")
+    (tmp_path / "nrt").mkdir(parents=True)
+    initial = {f"host-{h:02d}": rng.randint(0, 4) * 1000 for h in range(hosts)}
+    requests = {f"race/p-{i}": rng.choice([500, 1000, 1500, 2000]) for i in range(pods)}
+    api = FakeAPIServer()
+    stop = threading.Event()
+
+    def export():
+        while True:
+            now = time.time()
+            for host, base in initial.items():
+                mine = [k for k, (node, t) in list(api.bound.items()) if node == host and t <= now - lag]
+                tmp = tmp_path / "nrt" / f".{host}.tmp"
+                tmp.write_text(one_zone_nrt(host, base + sum(requests[k] for k in mine), mine))
+                os.replace(tmp, tmp_path / "nrt" / f"{host}.json")
+            if stop.wait(0.05):
+                return
+
+    exporter = threading.Thread(target=export, daemon=True)
+    stop.set()
+    export()                     # the first files, before the extender reads them
+    stop.clear()
+    exporter.start()
+    state = {"port": None, "restarts": 0}
+    proc, state["port"] = start_extender(tmp_path, api.url, journal)
+    queue = list(requests)
+    lock = threading.Lock()
+    names = sorted(initial)
+
+    def client(i):
+        conn, port = None, None
+        while True:
+            with lock:
+                if not queue:
+                    return
+                key = queue.pop()
+            ns, name = key.split("/")
+            pod = {"metadata": {"name": name, "namespace": ns, "uid": f"u-{key}"},
+                   "spec": {"containers": [{"name": "c", "resources": {"requests": {
+                       "cpu": f"{requests[key]}m", "memory": "1Gi"}}}]}}
+            for _ in range(20):
+                try:
+                    if conn is None or port != state["port"]:
+                        port = state["port"]
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+                    def call(verb, body):
+                        conn.request("POST", f"/{verb}", json.dumps(body))
+                        return json.loads(conn.getresponse().read())
+
+                    passing = call("filter", {"Pod": pod, "NodeNames": names})["NodeNames"]
+                    if not passing:
+                        break
+                    scores = call("prioritize", {"Pod": pod, "NodeNames": passing})
+                    host = max(scores, key=lambda r: r["Score"])["Host"]
+                    if not call("bind", {"PodName": name, "PodNamespace": ns,
+                                         "PodUID": f"u-{key}", "Node": host})["Error"]:
+                        break
+                except (OSError, http.client.HTTPException, ValueError):
+                    conn = None
+                    time.sleep(0.1)            # the extender is restarting
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        # kill at random points while pods are being bound (after a random number of binds)
+        marks = sorted(rng.sample(range(2, max(3, pods // 4)), kills))
+        for mark in marks:
+            deadline = time.monotonic() + 60
+            while len(api.bound) < mark and any(t.is_alive() for t in threads) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.005)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            proc, state["port"] = start_extender(tmp_path, api.url, journal)
+            state["restarts"] += 1
+        for t in threads:
+            t.join()
+    finally:
+        proc.kill()
+        proc.wait()
+        stop.set()
+        exporter.join()
+        api.server.shutdown()
+        api.server.server_close()
+    used = dict(initial)
+    for key, (node, _) in api.bound.items():
+        used[node] += requests[key]
+    return {"bound": len(api.bound), "restarts": state["restarts"],
+            "over_capacity": sum(u > HOST_CPU for u in used.values())}
+
+
+def test_a_killed_extender_restarts_from_its_journal_without_over_committing(tmp_path):
+    result = crash_race(tmp_path, hosts=6, pods=80, clients=6, kills=1, lag=10.0, seed=3)
+    assert result["restarts"] == 1 and result["bound"] > 0
+    assert result["over_capacity"] == 0, result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_kill_9_race_many_times(tmp_path, seed):
+    result = crash_race(tmp_path, hosts=12, pods=300, clients=12, kills=5, lag=10.0, seed=seed)
+    assert result["restarts"] == 5
+    assert result["over_capacity"] == 0, result
+    # the same kills without the journal: the restarted extender forgets what it bound
+    baseline = crash_race(tmp_path, hosts=12, pods=300, clients=12, kills=5, lag=10.0, seed=seed,
+                          journal=False)
+    assert baseline["over_capacity"] > 0, baseline

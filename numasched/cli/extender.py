@@ -26,6 +26,8 @@ from .common import UserError, user_errors
 @click.option("--assume-ttl", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True, metavar="SECONDS",
               help="Longest a bound pod is held if the topology never lists it.")
+@click.option("--state", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Journal of the reservations, so a restarted extender still holds them.")
 @click.option("--bind-api-server", metavar="URL|in-cluster", default=None,
               help="Create each pod's Binding on this Kubernetes API server ('in-cluster': "
                    "the pod's service account); without it binds are only recorded.")
@@ -45,7 +47,7 @@ from .common import UserError, user_errors
               show_default=True, metavar="SECONDS", help="Keep-alive connections idle longer are closed.")
 @click.option("--access-log", is_flag=True, default=False,
               help="Log one line per request on stderr (client, method, path, status, bytes, ms).")
-def command(topology_path, host, port, policy, numa, assume, assume_ttl, bind_api_server,
+def command(topology_path, host, port, policy, numa, assume, assume_ttl, state, bind_api_server,
             token_file, ca_file, refresh_interval, workers, max_connections, read_timeout,
             idle_timeout, access_log) -> None:
     """Serve the kube-scheduler extender verbs (POST /filter, /prioritize, /bind) for a topology."""
@@ -65,7 +67,7 @@ def command(topology_path, host, port, policy, numa, assume, assume_ttl, bind_ap
         elif bind_api_server:
             binder = APIServerBinder(bind_api_server, token_file=token_file, ca_file=ca_file)
         ext = Extender.from_path(topology_path, policy=policy, numa=numa, assume=assume,
-                                 assume_ttl=assume_ttl, on_bind=binder)
+                                 assume_ttl=assume_ttl, on_bind=binder, state=state)
         ext.warm_up()
     log = None
     if access_log:

@@ -22,17 +22,27 @@ How a reservation ends (``AssumeCache.reconcile``, run on every re-read of the s
   update period plus a pod's admission time.
 - **forgotten**: ``forget(uid)`` (the bind was not carried out).
 
+With ``journal`` (a file path) every reservation added or ended is appended to that file as a
+JSON line before the call returns (flushed and fsynced), and a new cache replays it: a
+restarted extender (``kill -9`` included) still holds what it held, minus what expired while it
+was down. A torn last line is ignored; the file is rewritten compactly when it is loaded.
+
 The cache is a plain object with its own lock; ``Extender`` owns one.
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 PODS_ATTRIBUTE = "numasched.io/pods"
+log = logging.getLogger("numasched.extender")
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ def listed_pods(attributes: dict) -> frozenset[str]:
 class AssumeCache:
     """Reservations by pod UID (see the module docstring for their life cycle)."""
 
-    def __init__(self, ttl: float = 60.0, clock=time.monotonic):
+    def __init__(self, ttl: float = 60.0, clock=time.monotonic, journal=None):
         if not ttl > 0:
             raise ValueError(f"ttl must be positive seconds, got {ttl!r}")
         self.ttl = ttl
@@ -77,6 +87,59 @@ class AssumeCache:
         self._lock = threading.Lock()
         self._held: dict[str, Reservation] = {}
         self.released = {"confirmed": 0, "expired": 0, "forgotten": 0}
+        self._journal = None
+        if journal is not None:
+            self._load(Path(journal))
+
+    # ---- the journal ------------------------------------------------------------------------
+    def _load(self, path: Path) -> None:
+        """Replay ``path`` (if it exists), keep what has not expired, rewrite it compactly."""
+        held: dict[str, dict] = {}
+        if path.exists():
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    entry = json.loads(line)
+                    if entry["op"] == "add":
+                        held[entry["uid"]] = entry
+                    else:
+                        held.pop(entry["uid"], None)
+                except (ValueError, KeyError, TypeError):
+                    log.warning("%s:%d: not a journal entry, ignored (a write cut short?)", path, n)
+        now, wall = self.clock(), time.time()
+        for uid, e in held.items():
+            left = e["expires_wall"] - wall
+            if left > 0:
+                self._held[uid] = Reservation(uid, e["namespace"], e["name"], e["node"],
+                                              tuple(e["cpu"]), tuple(e["mem"]), e["numa_nodes"],
+                                              e["bound_at"], now + left)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for res in self._held.values():
+                f.write(self._entry(res) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._journal = open(path, "a", encoding="utf-8")
+        if self._held:
+            log.info("%d reservations restored from %s", len(self._held), path)
+
+    def _entry(self, res: Reservation) -> str:
+        entry = {k: v for k, v in asdict(res).items() if k != "expires"}
+        entry.update(op="add", expires_wall=time.time() + (res.expires - self.clock()))
+        return json.dumps(entry)
+
+    def _write(self, lines: list[str]) -> None:
+        """Append to the journal (caller holds the lock)."""
+        if self._journal is not None and lines:
+            self._journal.write("".join(line + "\n" for line in lines))
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     def __len__(self) -> int:
         return len(self._held)
@@ -94,6 +157,7 @@ class AssumeCache:
                           self.clock() + self.ttl)
         with self._lock:
             self._held[uid] = res
+            self._write([self._entry(res)])
         return res
 
     def forget(self, uid: str) -> bool:
@@ -101,6 +165,7 @@ class AssumeCache:
             found = self._held.pop(uid, None) is not None
             if found:
                 self.released["forgotten"] += 1
+                self._write([json.dumps({"op": "del", "uid": uid})])
             return found
 
     def reconcile(self, names, attributes) -> int:
@@ -122,6 +187,7 @@ class AssumeCache:
             for uid, why in drop:
                 del self._held[uid]
                 self.released[why] += 1
+            self._write([json.dumps({"op": "del", "uid": uid}) for uid, _ in drop])
         return len(drop)
 
     def subtract(self, index: dict, free_cpu: np.ndarray, free_mem: np.ndarray):

@@ -174,19 +174,30 @@ class _ScoringThread:
         hit = snap.scores.get(shape)
         if hit is not None:
             return hit
+        if not self._thread.is_alive():
+            raise RuntimeError("the extender was stopped")
         future: Future = Future()
         self._queue.put((snap, shape, request, future))
         return future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
 
     def _run(self) -> None:
         _one_thread_kernels()
         while True:
             jobs = [self._queue.get()]
+            if jobs[0] is None:
+                return
             while len(jobs) < self.batch:
                 try:
-                    jobs.append(self._queue.get_nowait())
+                    job = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if job is None:             # stop after this batch
+                    self._queue.put(None)
+                    break
+                jobs.append(job)
             by_snap: dict[int, list] = {}
             for job in jobs:
                 by_snap.setdefault(id(job[0]), []).append(job)
@@ -220,14 +231,16 @@ class Extender:
     """The verbs over a topology (re-read from ``topology_path`` by ``refresh()``).
 
     ``assume`` (default True) keeps the assume cache (reservations live ``assume_ttl`` seconds
-    at most); ``assume=False`` answers from the source alone, as an extender without a cache
-    does (it over-commits between topology updates). ``on_bind(binding: dict)`` is called for
-    each bind before it is recorded; an exception from it fails the bind.
+    at most; ``state``, a file path, keeps them across restarts); ``assume=False`` answers from
+    the source alone, as an extender without a cache does (it over-commits between topology
+    updates). ``on_bind(binding: dict)`` is called for each bind once its reservation is held
+    (so a crash in between over-reserves, never over-commits); an exception from it ends the
+    reservation and fails the bind.
     """
 
     def __init__(self, topology: Topology, *, policy: str = "best-fit", numa: str | None = None,
                  topology_path=None, assume: bool = True, assume_ttl: float = 60.0,
-                 on_bind=None, clock=time.monotonic):
+                 on_bind=None, state=None, clock=time.monotonic):
         from .. import policies
 
         policies.get(policy)   # refuse an unknown policy now, not at the first request
@@ -237,12 +250,12 @@ class Extender:
         self._numa_option = numa
         self._path = topology_path
         self.assume = bool(assume)
-        self.cache = AssumeCache(assume_ttl, clock=clock)
+        self.cache = AssumeCache(assume_ttl, clock=clock, journal=state if assume else None)
         self.on_bind = on_bind
         self._lock = threading.RLock()         # topology, reservations, snapshot changes
         self._seen: collections.OrderedDict = collections.OrderedDict()   # uid -> pod
         self._bindings: collections.deque = collections.deque(maxlen=10_000)
-        self._bound: dict[str, str] = {}       # uid -> node, every pod bound here
+        self._bound: dict[str, str] = {r.uid: r.node for r in self.cache.reservations()}
         self._version = 0
         self._name_sets: collections.OrderedDict = collections.OrderedDict()
         self._stamp_seen = self._stamp() if topology_path is not None else None
@@ -327,7 +340,10 @@ class Extender:
         return thread
 
     def stop(self) -> None:
+        """Stop the watcher and the scoring thread (verbs that need a new score then fail)."""
         self._watch_stop.set()
+        self._scoring.stop()
+        self.cache.close()
 
     def warm_up(self) -> None:
         """Score once, so the first real request does not pay the scoring kernel's start-up."""
@@ -563,19 +579,22 @@ class Extender:
                        "numaNodes": [k for k in range(64) if mask >> k & 1],
                        "cpuMillicores": result.cpu_by_node[0].tolist(),
                        "memoryBytes": result.mem_by_node[0].tolist(), "boundAt": time.time()}
+            if self.assume:
+                self.cache.add(uid, namespace, name, node, result.cpu_by_node[0],
+                               result.mem_by_node[0], mask)
+                self._rebuild()
             if self.on_bind is not None:
                 try:
                     self.on_bind(binding)
                 except Exception as exc:
                     log.warning("binding %s/%s to %s failed: %s", namespace, name, node, exc)
+                    if self.assume:
+                        self.cache.forget(uid)
+                        self._rebuild()
                     return {"Error": f"numasched: binding {namespace}/{name} to {node} failed: "
                                      f"{' '.join(str(exc).split())[:200]}"}
             self._bound[uid] = node
             self._bindings.append(binding)
-            if self.assume:
-                self.cache.add(uid, namespace, name, node, result.cpu_by_node[0],
-                               result.mem_by_node[0], mask)
-                self._rebuild()
         return {"Error": ""}
 
     def bindings(self) -> dict:
