@@ -38,37 +38,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
-NRT = """\
-apiVersion: topology.node.k8s.io/v1alpha2
-kind: NodeResourceTopology
-metadata: {{name: {name}}}
-zones:
-- name: node-0
-  type: Node
-  costs: [{{name: node-0, value: 10}}, {{name: node-1, value: 21}}]
-  resources:
-  - {{name: cpu, capacity: "32", allocatable: "32", available: "{cpu0}"}}
-  - {{name: memory, capacity: 128Gi, allocatable: 128Gi, available: {mem0}Gi}}
-- name: node-1
-  type: Node
-  costs: [{{name: node-0, value: 21}}, {{name: node-1, value: 10}}]
-  resources:
-  - {{name: cpu, capacity: "32", allocatable: "32", available: "{cpu1}"}}
-  - {{name: memory, capacity: 128Gi, allocatable: 128Gi, available: {mem1}Gi}}
-"""
-
-
 def write_topology(directory: Path, nodes: int, seed: int = 7) -> list[str]:
-    """``nodes`` NRT objects in one List file, free capacity drawn at random."""
+    """``nodes`` NRT objects (2 NUMA nodes x 32 cores x 128 GiB) in one JSON List file, free
+    capacity drawn at random."""
+    from numasched import Cluster
+    from numasched.io.topology import Topology, to_nrt
+
     rng = np.random.default_rng(seed)
-    names = [f"node-{i:05d}" for i in range(nodes)]
-    docs = []
-    for name in names:
-        cpu0, cpu1 = rng.integers(0, 33, size=2)
-        mem0, mem1 = rng.integers(0, 129, size=2)
-        docs.append(NRT.format(name=name, cpu0=cpu0, cpu1=cpu1, mem0=mem0, mem1=mem1))
-    (directory / "nrt.yaml").write_text("---\n".join(docs))
-    return names
+    names = tuple(f"node-{i:05d}" for i in range(nodes))
+    full = Cluster.uniform(hosts=nodes, nodes_per_host=2, cpu_per_node=32_000,
+                           mem_per_node=128 * 2**30)
+    cluster = full.with_free(rng.integers(0, 33, size=(nodes, 2)) * 1000,
+                             rng.integers(0, 129, size=(nodes, 2)) * 2**30)
+    topology = Topology(cluster=cluster, names=names, attributes=({},) * nodes,
+                        sources=("benchmark",) * nodes)
+    (directory / "nrt.json").write_text(json.dumps({"kind": "List", "items": to_nrt(topology)}))
+    return list(names)
 
 
 def pod(i: int, cpu_m: int, mem_mi: int) -> dict:
@@ -246,7 +231,7 @@ def connections(args) -> dict:
         names = write_topology(tmp, 4)
         spec = {"kind": "connections", "names": names}
         for which in ("before", "after"):
-            proc, port = start_server(which, tmp / "nrt.yaml", args.before_ref, tmp)
+            proc, port = start_server(which, tmp / "nrt.json", args.before_ref, tmp)
             try:
                 for mode, keep in (("new connection", False), ("keep-alive", True)):
                     r = run_load(port, spec, args.clients, args.processes, args.seconds, keep, proc.pid)
@@ -265,7 +250,7 @@ def throughput(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         names = write_topology(tmp, args.nodes)
-        proc, port = start_server("after", tmp / "nrt.yaml", args.before_ref, tmp)
+        proc, port = start_server("after", tmp / "nrt.json", args.before_ref, tmp)
         try:
             for shapes in args.shapes:
                 spec = {"kind": "throughput", "names": names, "shapes": shapes}

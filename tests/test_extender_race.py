@@ -17,29 +17,29 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from numasched import Cluster
 from numasched.extender import PODS_ATTRIBUTE, AssumeCache, Extender, make_server
+from numasched.io.topology import Topology, to_nrt
 
 CPU, MEM = 8, 32          # cores and GiB per NUMA node, two NUMA nodes per host
 GI = 2**30
 
 
-def nrt(name: str, used: list[tuple[int, int]], pods: list[str]) -> str:
-    zones = []
-    for k, (cpu_m, mem) in enumerate(used):
-        zones.append({"name": f"node-{k}", "type": "Node",
-                      "costs": [{"name": f"node-{j}", "value": 10 if j == k else 21} for j in range(2)],
-                      "resources": [
-                          {"name": "cpu", "capacity": str(CPU), "allocatable": str(CPU),
-                           "available": f"{max(CPU * 1000 - cpu_m, 0)}m"},
-                          {"name": "memory", "capacity": f"{MEM}Gi", "allocatable": f"{MEM}Gi",
-                           "available": str(max(MEM * GI - mem, 0))}]})
-    return json.dumps({"apiVersion": "topology.node.k8s.io/v1alpha2",
-                       "kind": "NodeResourceTopology", "metadata": {"name": name},
-                       "attributes": [{"name": "topologyManagerPolicy", "value": "single-numa-node"},
-                                      {"name": PODS_ATTRIBUTE, "value": ",".join(pods)}],
-                       "zones": zones})
+def nrt(name: str, used_cpu: list[int], used_mem: list[int], pods: list[str], *,
+        cpu: int = CPU * 1000, mem: int = MEM * GI) -> str:
+    """One host's NodeResourceTopology (as JSON): NUMA nodes of ``cpu`` millicores and ``mem``
+    bytes, ``used_*`` taken on each, listing ``pods`` in ``numasched.io/pods``."""
+    k = len(used_cpu)
+    full = Cluster.uniform(hosts=1, nodes_per_host=k, cpu_per_node=cpu, mem_per_node=mem)
+    host = full.with_free(np.maximum(cpu - np.array([used_cpu]), 0),
+                          np.maximum(mem - np.array([used_mem]), 0))
+    topology = Topology(cluster=host, names=(name,), sources=("exporter",), attributes=(
+        {"topologyManagerPolicy": "single-numa-node", PODS_ATTRIBUTE: ",".join(pods)},))
+    (doc,) = to_nrt(topology)
+    return json.dumps(doc)
 
 
 class FakeExporter:
@@ -64,7 +64,7 @@ class FakeExporter:
                         used[k][1] += b["memoryBytes"][k]
                     pods.append(f"{b['namespace']}/{b['name']}")
             tmp = self.directory / f".{host}.tmp"
-            tmp.write_text(nrt(host, [tuple(u) for u in used], pods))
+            tmp.write_text(nrt(host, [u[0] for u in used], [u[1] for u in used], pods))
             os.replace(tmp, self.directory / f"{host}.json")
 
     def run(self) -> None:
@@ -223,6 +223,7 @@ class FakeAPIServer:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.bound: dict[str, tuple[str, float]] = {}    # "ns/name" -> (node, time)
+        self.requests: list[tuple[str, str, dict]] = []   # (path, Authorization, body)
         lock = threading.Lock()
         outer = self
 
@@ -231,10 +232,12 @@ class FakeAPIServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
                 with lock:
+                    outer.requests.append((self.path, self.headers["Authorization"], body))
                     code = 409 if key in outer.bound else 201
                     if code == 201:
                         outer.bound[key] = (body["target"]["name"], time.time())
-                payload = json.dumps({"message": "already assigned" if code == 409 else ""}).encode()
+                payload = json.dumps({"kind": "Status", "message": "pod is already assigned"
+                                      if code == 409 else ""}).encode()
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -246,19 +249,6 @@ class FakeAPIServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def one_zone_nrt(name: str, used_cpu: int, pods: list[str]) -> str:
-    return json.dumps({
-        "apiVersion": "topology.node.k8s.io/v1alpha2", "kind": "NodeResourceTopology",
-        "metadata": {"name": name},
-        "attributes": [{"name": PODS_ATTRIBUTE, "value": ",".join(pods)}],
-        "zones": [{"name": "node-0", "type": "Node", "costs": [{"name": "node-0", "value": 10}],
-                   "resources": [
-                       {"name": "cpu", "capacity": "8", "allocatable": "8",
-                        "available": f"{max(HOST_CPU - used_cpu, 0)}m"},
-                       {"name": "memory", "capacity": "64Gi", "allocatable": "64Gi",
-                        "available": "64Gi"}]}]})
 
 
 def start_extender(directory: Path, api_url: str, journal: bool) -> tuple[subprocess.Popen, int]:
@@ -292,7 +282,8 @@ def crash_race(tmp_path: Path, *, hosts: int, pods: int, clients: int, kills: in
             for host, base in initial.items():
                 mine = [k for k, (node, t) in list(api.bound.items()) if node == host and t <= now - lag]
                 tmp = tmp_path / "nrt" / f".{host}.tmp"
-                tmp.write_text(one_zone_nrt(host, base + sum(requests[k] for k in mine), mine))
+                tmp.write_text(nrt(host, [base + sum(requests[k] for k in mine)], [0], mine,
+                                   cpu=HOST_CPU, mem=64 * GI))
                 os.replace(tmp, tmp_path / "nrt" / f"{host}.json")
             if stop.wait(0.05):
                 return

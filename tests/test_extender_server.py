@@ -18,18 +18,10 @@ import pytest
 from numasched.extender import MAX_JSON_DEPTH, Extender, make_server
 from numasched.extender.binder import APIServerBinder
 
-from test_extender import FREE, NRT, pod
+from test_extender import pod, topology_dir  # noqa: F401 (a fixture)
+from test_extender_race import FakeAPIServer
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def topology_dir(tmp_path) -> Path:
-    d = tmp_path / "nrt"
-    d.mkdir()
-    for name, (cpu0, cpu1) in FREE.items():
-        (d / f"{name}.yaml").write_text(NRT.format(name=name, cpu0=cpu0, cpu1=cpu1))
-    return d
 
 
 def serve(topology_dir, **options):
@@ -222,40 +214,23 @@ def test_bind_records_and_reserves(server):
 
 
 def test_binder_posts_a_binding_to_the_api_server(topology_dir, tmp_path):
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    seen = []
-
-    class API(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.path, self.headers["Authorization"], body))
-            code = 201 if body["target"]["name"] == "node-c" else 409
-            payload = json.dumps({"kind": "Status", "message": "pod is already assigned"}).encode()
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    api = HTTPServer(("127.0.0.1", 0), API)
-    threading.Thread(target=api.serve_forever, daemon=True).start()
+    api = FakeAPIServer()
+    api.bound["shop/web-7d4b9c-x2x9q"] = ("node-b", 0.0)        # someone else bound it
     token = tmp_path / "token"
     token.write_text("s3cret\n")
-    binder = APIServerBinder(f"http://127.0.0.1:{api.server_address[1]}", token_file=token)
-    ext = Extender.from_path(topology_dir, on_bind=binder)
+    ext = Extender.from_path(topology_dir, on_bind=APIServerBinder(api.url, token_file=token))
     try:
         ext.filter({"Pod": pod("1"), "NodeNames": ["node-c"]})
         args = {"PodName": "web-7d4b9c-x2x9q", "PodNamespace": "shop",
-                "PodUID": "1c1c3e52-0c7a-4b37"}
-        refused = ext.bind(dict(args, Node="node-b"))["Error"]
-        assert refused == ("numasched: binding shop/web-7d4b9c-x2x9q to node-b failed: the API "
+                "PodUID": "1c1c3e52-0c7a-4b37", "Node": "node-c"}
+        refused = ext.bind(args)["Error"]
+        assert refused == ("numasched: binding shop/web-7d4b9c-x2x9q to node-c failed: the API "
                            "server answered 409: pod is already assigned")
-        assert len(ext.cache) == 0 and ext.bindings()["bindings"] == []
-        assert ext.bind(dict(args, Node="node-c")) == {"Error": ""}
-        path, auth, body = seen[-1]
+        assert len(ext.cache) == 0 and ext.bindings()["bindings"] == []   # reservation ended
+        del api.bound["shop/web-7d4b9c-x2x9q"]
+        assert ext.bind(args) == {"Error": ""}
+        assert len(ext.cache) == 1
+        path, auth, body = api.requests[-1]
         assert path == "/api/v1/namespaces/shop/pods/web-7d4b9c-x2x9q/binding"
         assert auth == "Bearer s3cret"
         assert body == {"apiVersion": "v1", "kind": "Binding",
@@ -263,8 +238,9 @@ def test_binder_posts_a_binding_to_the_api_server(topology_dir, tmp_path):
                                      "uid": "1c1c3e52-0c7a-4b37"},
                         "target": {"apiVersion": "v1", "kind": "Node", "name": "node-c"}}
     finally:
-        api.shutdown()
-        api.server_close()
+        ext.stop()
+        api.server.shutdown()
+        api.server.server_close()
 
 
 WORKQUEUE = """
