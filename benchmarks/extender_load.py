@@ -82,11 +82,12 @@ srv.serve_forever()
 """
 
 
-def start_server(which: str, topology: Path, ref: str, workdir: Path) -> tuple[subprocess.Popen, int]:
+def start_server(which: str, topology: Path, ref: str, workdir: Path, workers: int = 8
+                 ) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if which == "after":
         cmd = [sys.executable, "-m", "numasched", "extender", "--topology", str(topology),
-               "--port", "0"]
+               "--port", "0", "--workers", str(workers)]
     else:
         source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:numasched/extender/server.py"],
                                 check=True, capture_output=True, text=True).stdout
@@ -231,7 +232,7 @@ def connections(args) -> dict:
         names = write_topology(tmp, 4)
         spec = {"kind": "connections", "names": names}
         for which in ("before", "after"):
-            proc, port = start_server(which, tmp / "nrt.json", args.before_ref, tmp)
+            proc, port = start_server(which, tmp / "nrt.json", args.before_ref, tmp, args.workers)
             try:
                 for mode, keep in (("new connection", False), ("keep-alive", True)):
                     r = run_load(port, spec, args.clients, args.processes, args.seconds, keep, proc.pid)
@@ -250,7 +251,7 @@ def throughput(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         names = write_topology(tmp, args.nodes)
-        proc, port = start_server("after", tmp / "nrt.json", args.before_ref, tmp)
+        proc, port = start_server("after", tmp / "nrt.json", args.before_ref, tmp, args.workers)
         try:
             for shapes in args.shapes:
                 spec = {"kind": "throughput", "names": names, "shapes": shapes}
@@ -275,6 +276,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--shapes", type=int, nargs="+", default=[8, 0])
     parser.add_argument("--before-ref", default="main")
+    parser.add_argument("--workers", type=int, default=8, help="the server's --workers")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/extender_<what>.json")
     args = parser.parse_args()
     if args.what == "connections":
