@@ -27,6 +27,15 @@ Contract (each point is tested in ``tests/test_extender_server.py``):
 
 The application is ``app(method, path, body) -> (status, body_bytes)``, called on a worker
 thread; an exception it lets escape is logged and answered ``500``.
+
+Why the standard library: the extender serves one client (kube-scheduler) with small JSON
+requests, and what it must guarantee -- bounded threads, deadlines, one write per response,
+strict framing -- is about 300 lines over ``selectors``. Tornado (already present with the
+``distributed`` extra) has the same shape (one I/O loop, keep-alive, body and idle timeouts,
+refusal of conflicting ``Content-Length``) but would still need a thread pool for the scoring
+calls and a dependency in the core install; waitress (WSGI, also an I/O thread plus a fixed
+pool) adds a WSGI layer per request. Neither would remove code here, so the core stays
+dependency-free.
 """
 from __future__ import annotations
 
