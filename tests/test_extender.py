@@ -196,15 +196,19 @@ def test_extender_command_serves_on_a_free_port(topology_dir):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     from test_cli_io import console_script
     proc = subprocess.Popen(console_script() + ["extender", "--topology", str(topology_dir),
-                                                "--port", "0"],
+                                                "--port", "0", "--access-log"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     try:
         line = proc.stderr.readline()
         match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         assert match, line
-        status, result = post(f"http://127.0.0.1:{match.group(1)}/filter",
+        status, result = post(f"http://127.0.0.1:{match.group(1)}/scheduler/filter",
                               {"Pod": pod("1"), "NodeNames": ["node-c"]})
         assert (status, result["NodeNames"]) == (200, ["node-c"])
+        # --access-log: one line per request (client, request line, status, bytes, time)
+        access = proc.stderr.readline()
+        assert re.search(r"numasched\.extender\.access INFO 127\.0\.0\.1 "
+                         r'"POST /scheduler/filter" 200 \d+ [\d.]+ms$', access), access
     finally:
         proc.terminate()
         proc.wait(timeout=30)
