@@ -276,3 +276,22 @@ def test_raw_node_names_take_the_same_path_as_decoded_ones(topology_dir):
     assert json.loads(ext.handle("POST", "/filter", bodies[3])[1])["FailedNodes"]["x\\]y"] == UNKNOWN_NODE
     assert ext.handle("POST", "/prioritize", bodies[4]) == \
         (400, b'{"Error": "NodeNames: expected a list of node names"}')
+
+
+def test_a_changed_topology_manager_policy_changes_the_default_mode(topology_dir):
+    ext = Extender.from_path(topology_dir)
+    assert ext.numa == "restricted"
+    args = {"Pod": pod("20"), "NodeNames": ["node-c"]}     # two 16-core NUMA nodes, both free
+    assert ext.filter(args)["NodeNames"] == ["node-c"]
+    path = topology_dir / "node-b.yaml"
+    text = NRT.format(name="node-b", cpu0=8, cpu1=10).replace(
+        "zones:", "attributes: [{name: topologyManagerPolicy, value: single-numa-node}]\nzones:")
+    path.write_text(text)
+    for other in ("node-a", "node-c"):                       # every host says so
+        p = topology_dir / f"{other}.yaml"
+        p.write_text(p.read_text().replace(
+            "zones:", "attributes: [{name: topologyManagerPolicy, value: single-numa-node}]\nzones:"))
+        os.utime(p, ns=(time.time_ns(), time.time_ns() + 10**9))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert ext.refresh() and ext.numa == "single-numa-node"
+    assert ext.filter(args)["NodeNames"] == []               # never on one 16-core NUMA node

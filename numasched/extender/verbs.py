@@ -116,8 +116,9 @@ class _Snapshot:
     """What the verbs answer from: the source topology, the free state after the reservations,
     and per-pod-shape scores of that free state (dropped with the snapshot)."""
 
-    def __init__(self, topology: Topology, free_cpu, free_mem, version: int):
+    def __init__(self, topology: Topology, free_cpu, free_mem, version: int, numa: str):
         self.topology = topology
+        self.numa = numa            # NUMA mode of pods that set none
         self.cluster = topology.cluster.with_free(free_cpu, free_mem)
         self.index = {n: h for h, n in enumerate(topology.names)}
         self.version = version
@@ -164,8 +165,8 @@ def _one_thread_kernels() -> None:
 class _ScoringThread:
     """Runs every ``score_batch`` call, batching what concurrent requests ask for."""
 
-    def __init__(self, policy: str, numa: str, batch: int = 64):
-        self.policy, self.numa, self.batch = policy, numa, batch
+    def __init__(self, policy: str, batch: int = 64):
+        self.policy, self.batch = policy, batch
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="extender-scoring", daemon=True)
         self._thread.start()
@@ -216,7 +217,7 @@ class _ScoringThread:
                 batch = Requests(cpu=[int(r.cpu[0]) for r in reqs], mem=[int(r.mem[0]) for r in reqs],
                                  numa=[int(r.numa[0]) for r in reqs],
                                  vnuma=[bool(r.vnuma[0]) for r in reqs])
-                result = score_batch(snap.cluster, batch, policy=self.policy, numa=self.numa)
+                result = score_batch(snap.cluster, batch, policy=self.policy, numa=snap.numa)
                 for i, shape in enumerate(todo):
                     snap.scores[shape] = (result.rank[i], result.score[i] >= 0)
             for _, shape, _, future in group:
@@ -258,9 +259,10 @@ class Extender:
         self._bound: dict[str, str] = {r.uid: r.node for r in self.cache.reservations()}
         self._version = 0
         self._name_sets: collections.OrderedDict = collections.OrderedDict()
+        self._pods: collections.OrderedDict = collections.OrderedDict()   # raw args -> parsed
         self._stamp_seen = self._stamp() if topology_path is not None else None
         self._set_topology(topology)
-        self._scoring = _ScoringThread(policy, self.numa)
+        self._scoring = _ScoringThread(policy)
         self._watch_stop = threading.Event()
 
     @classmethod
@@ -284,7 +286,7 @@ class Extender:
             free_cpu, free_mem = self.cache.subtract(
                 {n: h for h, n in enumerate(self.topology.names)}, c.free_cpu, c.free_mem)
         self._version += 1
-        self._snap = _Snapshot(self.topology, free_cpu, free_mem, self._version)
+        self._snap = _Snapshot(self.topology, free_cpu, free_mem, self._version, self.numa)
 
     def _stamp(self):
         stamps = []
@@ -445,16 +447,16 @@ class Extender:
             pinned = Requests(cpu=np.repeat(request.cpu, k), mem=np.repeat(request.mem, k),
                               numa=np.repeat(request.numa, k), vnuma=np.repeat(request.vnuma, k),
                               required_host=todo)
-            result = place(snap.cluster, pinned, policy=self.policy, numa=self.numa,
+            result = place(snap.cluster, pinned, policy=self.policy, numa=snap.numa,
                            order="given")
             known[todo] = result.reason
         return known
 
     # ---- verbs ------------------------------------------------------------------------------
-    def _filter(self, args, raw_names=None):
+    def _filter(self, args, raw_names=None, parsed=None):
         """(names, outcome [N] int: 0 passes, a pending reason code, or ``_UNKNOWN`` /
         ``_BOUND_ELSEWHERE``, the node a bound pod is on, Node items or None)."""
-        request, shape, bound_to = self._pod(args)
+        request, shape, bound_to = parsed or self._pod(args)
         snap = self._snap
         names, items = self._nodes(args, snap, raw_names)
         outcome = np.full(len(names.idx), _UNKNOWN, dtype=np.int64)
@@ -492,10 +494,10 @@ class Extender:
             out["Nodes"] = {"items": list(itertools.compress(items, passing))}
         return out
 
-    def _filter_json(self, args, raw_names=None) -> bytes:
+    def _filter_json(self, args, raw_names=None, parsed=None) -> bytes:
         """``filter`` encoded from each name's JSON, one join per failure message, so a
         5,000-node answer builds no per-node string."""
-        names, outcome, bound_to, items = self._filter(args, raw_names)
+        names, outcome, bound_to, items = self._filter(args, raw_names, parsed)
         parts = []
         for code in np.unique(outcome[outcome != codes.PLACED]).tolist():
             sep = ":" + json.dumps(self._message(code, bound_to))
@@ -508,9 +510,9 @@ class Extender:
                                               separators=(",", ":"))
         return ('{"FailedNodes":{' + ",".join(parts) + '},"Error":"",' + chosen + "}").encode()
 
-    def _prioritize(self, args, raw_names=None):
+    def _prioritize(self, args, raw_names=None, parsed=None):
         """(names, scores [N] int 0..MAX_EXTENDER_SCORE)."""
-        request, shape, bound_to = self._pod(args)
+        request, shape, bound_to = parsed or self._pod(args)
         snap = self._snap
         names, _ = self._nodes(args, snap, raw_names)
         if bound_to is not None:
@@ -529,8 +531,8 @@ class Extender:
         names, scores = self._prioritize(args)
         return [{"Host": n, "Score": s} for n, s in zip(names.names, scores)]
 
-    def _prioritize_json(self, args, raw_names=None) -> bytes:
-        names, scores = self._prioritize(args, raw_names)
+    def _prioritize_json(self, args, raw_names=None, parsed=None) -> bytes:
+        names, scores = self._prioritize(args, raw_names, parsed)
         scores = np.asarray(scores, dtype=np.int64)
         out = names.template.copy()
         tens = scores // 10
@@ -568,7 +570,7 @@ class Extender:
                 return {"Error": f"{UNKNOWN_NODE}: {short(node)}"}
             pinned = Requests(cpu=request.cpu, mem=request.mem, numa=request.numa,
                               vnuma=request.vnuma, required_host=[h])
-            result = place(snap.cluster, pinned, policy=self.policy, numa=self.numa,
+            result = place(snap.cluster, pinned, policy=self.policy, numa=snap.numa,
                            order="given")
             code = int(result.reason[0])
             if code != codes.PLACED:
@@ -621,12 +623,23 @@ class Extender:
             if verb == "bind":
                 result = self.bind(decode(body))
             else:
-                split = split_node_names(body)
-                args, raw = (decode(body), None) if split is None else (decode(split[0]), split[1])
-                if raw is not None and not isinstance(args, dict):
-                    args, raw = decode(body), None
                 encode = self._filter_json if verb == "filter" else self._prioritize_json
-                return 200, encode(args, raw)
+                split = split_node_names(body)
+                if split is not None:
+                    rest, raw = split
+                    # kube-scheduler sends each pod to filter, then the same bytes to prioritize
+                    hit = self._pods.get(rest)
+                    if hit is not None:
+                        return 200, encode(hit[0], raw, hit[1])
+                    args = decode(rest)
+                    if isinstance(args, dict) and args.get("Nodes") is None:
+                        parsed = self._pod(args)
+                        with self._lock:
+                            self._pods[rest] = (args, parsed)
+                            while len(self._pods) > 256:
+                                self._pods.popitem(last=False)
+                        return 200, encode(args, raw, parsed)
+                return 200, encode(decode(body))
         except ValueError as exc:   # RequestError, or a value the library refuses
             message = " ".join(str(exc).split())
             log.info("%s %s -> 400: %s", method, short(path), message)
