@@ -164,11 +164,13 @@ def client_process(port, spec, clients, seconds, keep_alive, start_at, queue):
     kind = spec["kind"]
     rng = np.random.default_rng(os.getpid())
     if kind == "connections":
-        body = go_json({"Pod": pod(0, 1000, 1024), "Nodes": None, "NodeNames": spec["names"]})
-        raw = http_request("/filter", body)
+        names_json = go_json(spec["names"])
+        counter = iter(range(10**9))
 
-        def make():
-            return [raw]
+        def make():   # a new pod each time (name and uid), as kube-scheduler sends
+            body = (b'{"Pod":' + go_json(pod(os.getpid() * 10**6 + next(counter), 1000, 1024))
+                    + b',"Nodes":null,"NodeNames":' + names_json + b"}")
+            return [http_request("/filter", body)]
     else:
         names_json = go_json(spec["names"])    # encoded once: clients stay cheap
         shapes = spec["shapes"]
