@@ -278,20 +278,24 @@ def test_raw_node_names_take_the_same_path_as_decoded_ones(topology_dir):
         (400, b'{"Error": "NodeNames: expected a list of node names"}')
 
 
-def test_a_changed_topology_manager_policy_changes_the_default_mode(topology_dir):
+def test_the_kubelet_policy_the_hosts_state_decides_which_pods_are_aligned(topology_dir):
     ext = Extender.from_path(topology_dir)
-    assert ext.numa == "restricted"
-    args = {"Pod": pod("20"), "NodeNames": ["node-c"]}     # two 16-core NUMA nodes, both free
-    assert ext.filter(args)["NodeNames"] == ["node-c"]
-    path = topology_dir / "node-b.yaml"
-    text = NRT.format(name="node-b", cpu0=8, cpu1=10).replace(
-        "zones:", "attributes: [{name: topologyManagerPolicy, value: single-numa-node}]\nzones:")
-    path.write_text(text)
-    for other in ("node-a", "node-c"):                       # every host says so
-        p = topology_dir / f"{other}.yaml"
-        p.write_text(p.read_text().replace(
+    assert ext.numa == "restricted"                           # no host states a policy
+    guaranteed = pod("20")
+    guaranteed["spec"]["containers"][0]["resources"]["limits"] = {"cpu": "20", "memory": "4Gi"}
+    burstable = pod("20")
+    for p in (guaranteed, burstable):                        # two 16-core NUMA nodes, both free
+        assert ext.filter({"Pod": p, "NodeNames": ["node-c"]})["NodeNames"] == ["node-c"]
+    for name in FREE:                                         # every host: single-numa-node
+        path = topology_dir / f"{name}.yaml"
+        path.write_text(path.read_text().replace(
             "zones:", "attributes: [{name: topologyManagerPolicy, value: single-numa-node}]\nzones:"))
-        os.utime(p, ns=(time.time_ns(), time.time_ns() + 10**9))
-    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert ext.refresh() and ext.numa == "single-numa-node"
-    assert ext.filter(args)["NodeNames"] == []               # never on one 16-core NUMA node
+    # a Guaranteed whole-CPU pod is aligned to one NUMA node, and 20 cores never fit one;
+    # a Burstable pod is not aligned by the kubelet and floats over the host
+    assert ext.filter({"Pod": guaranteed, "NodeNames": ["node-c"]})["NodeNames"] == []
+    assert ext.filter({"Pod": burstable, "NodeNames": ["node-c"]})["NodeNames"] == ["node-c"]
+    # the annotation still wins
+    annotated = pod("20", numa="single-numa-node")
+    assert ext.filter({"Pod": annotated, "NodeNames": ["node-c"]})["NodeNames"] == []

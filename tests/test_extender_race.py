@@ -142,10 +142,14 @@ def race(tmp_path: Path, *, assume: bool, hosts: int, pods: int, clients: int, l
     exporter.port = srv.server_address[1]
     exporter.thread.start()
     try:
+        def guaranteed(cpu_m: int, mem_gi: int) -> dict:   # whole CPUs: the kubelet aligns it
+            amounts = {"cpu": f"{cpu_m}m", "memory": f"{mem_gi}Gi"}
+            return {"requests": amounts, "limits": amounts}
+
         todo = [{"metadata": {"name": f"p-{i}", "namespace": "race", "uid": f"u-{seed}-{i}"},
-                 "spec": {"containers": [{"name": "c", "resources": {"requests": {
-                     "cpu": f"{rng.choice([500, 1000, 1500, 2000])}m",
-                     "memory": f"{rng.choice([1, 2, 4])}Gi"}}}]}} for i in range(pods)]
+                 "spec": {"containers": [{"name": "c", "resources": guaranteed(
+                     rng.choice([1000, 2000, 3000]), rng.choice([1, 2, 4]))}]}}
+                for i in range(pods)]
         stats = schedule(srv.server_address[1], sorted(initial), todo, clients, seed)
         bindings = ext.bindings()["bindings"]
         # let the exporter catch up: every reservation is then confirmed by the source

@@ -26,6 +26,11 @@ kube-scheduler calls an extender (``KubeSchedulerConfiguration.extenders``) with
   (``numasched.extender.cache``). A pod already bound is never moved: a bind of the same UID to
   another node fails, and a pod whose ``spec.nodeName`` is set passes only that node.
 
+A pod's NUMA mode is its ``numasched.io/numa`` annotation; else the ``numa`` option; else, when
+the hosts state a ``topologyManagerPolicy``, the kubelet's (``numasched.io.workloads.
+kubelet_mode``: only Guaranteed whole-CPU pods are aligned, others get ``none``); else
+``restricted``.
+
 Scores come from one scoring thread that batches concurrent requests into one
 ``numasched.score_batch`` call per free state, and are kept per pod shape until the free state
 changes, so ``filter`` then ``prioritize`` of one pod score once; request threads never run the
@@ -51,6 +56,7 @@ from ..control import manifests
 from ..embedding import MAX_EXTENDER_SCORE, MAX_SCORE, _normalise, score_batch
 from ..io.report import default_numa
 from ..io.topology import Topology, read_topology, topology_files
+from ..io.workloads import kubelet_mode, kubelet_policy
 from .cache import AssumeCache
 from .server import short
 
@@ -260,6 +266,7 @@ class Extender:
         self._version = 0
         self._name_sets: collections.OrderedDict = collections.OrderedDict()
         self._pods: collections.OrderedDict = collections.OrderedDict()   # raw args -> parsed
+        self._kubelet = None          # (topologyManagerPolicy, scope) the hosts state
         self._stamp_seen = self._stamp() if topology_path is not None else None
         self._set_topology(topology)
         self._scoring = _ScoringThread(policy)
@@ -273,7 +280,12 @@ class Extender:
     def _set_topology(self, topology: Topology) -> None:
         self.topology = topology
         self._name_sets = collections.OrderedDict()
+        self._pods = collections.OrderedDict()       # a pod's mode may follow the topology
         self.numa, self.numa_from = default_numa(topology, self._numa_option)
+        # the kubelet's semantics, when the hosts state their Topology Manager policy and no
+        # --numa option overrides it: only Guaranteed whole-CPU pods are NUMA-aligned
+        policy, scope, _ = kubelet_policy(topology)
+        self._kubelet = None if self._numa_option is not None or policy is None else (policy, scope)
         self.cache.reconcile(topology.names, topology.attributes)
         self._rebuild()
 
@@ -369,17 +381,20 @@ class Extender:
             spec = manifests.workload_spec(pod)
         except ValueError as exc:
             raise RequestError(f"Pod: {exc}") from None
-        request = Requests(cpu=[max(spec.cpu, 1)], mem=[max(spec.mem, 1)], numa=[spec.numa],
+        numa = spec.numa
+        kubelet = self._kubelet
+        if numa is None and kubelet is not None:
+            numa = kubelet_mode(spec, *kubelet)
+        request = Requests(cpu=[max(spec.cpu, 1)], mem=[max(spec.mem, 1)], numa=[numa],
                            vnuma=[spec.vnuma], priority=[spec.priority])
         shape = (int(request.cpu[0]), int(request.mem[0]), int(request.numa[0]),
                  bool(request.vnuma[0]))
         meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
         namespace = meta.get("namespace") or manifests.DEFAULT_NAMESPACE
         uid = meta.get("uid") or f"{namespace}/{meta.get('name')}"
-        pod_spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
-        node_name = pod_spec.get("nodeName") or None
-        if not isinstance(uid, str) or (node_name is not None and not isinstance(node_name, str)):
-            raise RequestError("Pod: metadata.uid and spec.nodeName must be strings")
+        if not isinstance(uid, str):
+            raise RequestError(f"Pod: metadata.uid: expected a string, got {short(uid)}")
+        node_name = spec.node
         with self._lock:
             self._seen[uid] = (request, shape, namespace, meta.get("name"))
             self._seen.move_to_end(uid)
