@@ -475,3 +475,18 @@ def free_states(draw, cluster_kwargs: dict):
                 elif kind == "part":
                     free[h, k] = draw(st.integers(0, total))
     return free_cpu, free_mem
+
+
+# --------------------------------------------------------------------------------------------
+# A real etcd server for the store tests: started once per session on a free 127.0.0.1 port
+# with a temporary data directory, stopped by its PID. Missing etcd fails under CI=true.
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def etcd_url(tmp_path_factory):
+    from etcd_server import start_etcd, stop_etcd
+
+    server = start_etcd(tmp_path_factory.mktemp("etcd"))
+    try:
+        yield server.url
+    finally:
+        stop_etcd(server)

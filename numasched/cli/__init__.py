@@ -22,9 +22,12 @@ def cli() -> None:
 
 # One module per command (or per small family of commands), defining ``command`` (or a list
 # ``commands``); a new command is one module and one entry here.
-from . import demo, extender, pacific, place, plan, policies, simulate, topology  # noqa: E402
+from . import (  # noqa: E402
+    controller, demo, extender, objects, pacific, place, plan, policies, simulate, topology,
+)
 
-for _module in (demo, pacific, topology, place, simulate, extender, plan, policies):
+for _module in (demo, pacific, topology, place, simulate, extender, plan, policies, objects,
+                controller):
     for _command in getattr(_module, "commands", None) or [_module.command]:
         cli.add_command(_command)
 

@@ -16,13 +16,19 @@ The folder is the architecture:
 
 - ``manifests.py``: where user input enters: YAML / dict manifests -> validated specs;
 - ``store.py``: versioned objects, the columnar workload table and the event log;
+- ``atomic.py``: transactions (the lock, all-or-nothing calls) and the errors of a shared store;
+- ``persist.py``: the state as keys and values of a durable store, and back;
+- ``backends.py``: the durable stores by URL (``memory://``, ``sqlite:///...``, ``etcd://...``);
 - ``quota.py``: quota as admission;
 - ``ops.py``: the operator plane (namespaces, quotas, hosts and their lifecycle);
 - ``controller.py``: the developer plane (apply / delete / get / list) and ``reconcile()``.
 """
-from .controller import Applied, Controller, NotFound, ReconcileResult
+from .atomic import Conflict, Gone, NotLeader
+from .backends import StoreUnavailable
+from .controller import Applied, Controller, NotFound, ObjectList, ReconcileResult
 from .manifests import WorkloadSpec, load_documents, workload_spec
 from .quota import QuotaExceeded
 
 __all__ = ["Controller", "QuotaExceeded", "ReconcileResult", "NotFound", "Applied",
+           "Conflict", "Gone", "NotLeader", "ObjectList", "StoreUnavailable",
            "WorkloadSpec", "load_documents", "workload_spec"]

@@ -14,13 +14,29 @@
 
 Nothing on the path of a large reconcile loops over workloads in Python: the work is columns of
 ``store.Workloads``. Quota is admission (``apply`` refuses), never a placement outcome.
+
+Transactions and threads
+    Every public call (``apply``, ``delete``, each ``ops.*`` call, each ``reconcile`` round) is
+    one transaction (``atomic.transaction``): it runs under the controller's lock, and either
+    all of it is committed (one store revision, one write to a durable store) or none of it is:
+    any exception inside it, ``KeyboardInterrupt`` and ``MemoryError`` included, rolls the state
+    back to exactly what it was before the call. Reads (``get``, ``list``, ``events``,
+    ``cluster``, ``audit``) take the same lock, so they never see half a transaction. With a
+    durable store each transaction first catches up with what other processes committed, and
+    its commit is guarded by the store head it read (compare-and-swap): if another process
+    committed in between, the transaction is rolled back and run again on the new state.
 """
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import re
+import socket
+import threading
 import time
+import uuid
+from collections import deque
 from typing import NamedTuple
 
 import numpy as np
@@ -28,9 +44,11 @@ import numpy as np
 from .. import _backend, codes, policies
 from ..api import Cluster, Requests, place
 from ..io.quantity import format_cpu, format_memory
+from . import backends, persist
 from . import manifests as mf
 from . import quota as q
 from . import rebalance as rebalancing
+from .atomic import Conflict, Gone, NotLeader, Stale, reading, transaction
 from .ops import Operator
 from .store import (
     HOST_STATES,
@@ -39,6 +57,7 @@ from .store import (
     MAINTENANCE,
     READY,
     REASON_NEW,
+    REASON_NO_HOST,
     REMOVED,
     ROW_KINDS,
     DeploymentRecord,
@@ -58,7 +77,21 @@ EVICTION_REASONS = {"failed": "host failed", "maintenance": "host entered mainte
 
 
 class NotFound(ValueError):
-    """The object named does not exist."""
+    """The object named does not exist (Kubernetes' 404)."""
+
+    code = 404
+
+
+class ObjectList(list):
+    """The objects ``list`` returns, with ``resource_version``: the store revision they were
+    read at (``watch(since=...)`` resumes from it and misses nothing)."""
+
+    resource_version: str = "0"
+
+
+COMMIT_ATTEMPTS = 50
+#: Replica names are ``<deployment>-<ordinal>`` with the ordinal in canonical decimal form.
+_REPLICA = re.compile(r"^(.*)-(0|[1-9][0-9]*)$")
 
 
 class Applied(NamedTuple):
@@ -68,12 +101,22 @@ class Applied(NamedTuple):
     action: str   # "created", "configured" or "unchanged"
 
 
+#: Reasons a workload is Pending beyond the kernel's (``numasched.codes.REASONS``).
+CONTROLLER_REASONS = {
+    REASON_NEW: ("not-yet-reconciled", "waiting for the next reconcile"),
+    REASON_NO_HOST: ("bound-host-unavailable", "spec.nodeName names a host that does not exist "
+                     "or is not ready; it waits for that host"),
+}
+
+
 def reason_name(code: int) -> str:
-    return "not-yet-reconciled" if code == REASON_NEW else codes.REASONS[code]
+    return CONTROLLER_REASONS[code][0] if code in CONTROLLER_REASONS else codes.REASONS[code]
 
 
 def reason_message(code: int) -> str:
-    return "waiting for the next reconcile" if code == REASON_NEW else codes.REASON_MESSAGES[code]
+    return CONTROLLER_REASONS[code][1] if code in CONTROLLER_REASONS else codes.REASON_MESSAGES[code]
+
+
 
 
 def _span(idx: np.ndarray):
@@ -198,19 +241,48 @@ class ReconcileResult:
         return f"ReconcileResult(round={self.round}, {counts}, pending_by_reason={self.pending_by_reason})"
 
 
+def _is_topology(doc: dict) -> bool:
+    """A document of the operator plane: hosts joining (see ``Controller._join_hosts``)."""
+    return isinstance(doc, dict) and (doc.get("kind") in ("NodeResourceTopology", "Node")
+                                      or (doc.get("kind") is None and "hosts" in doc))
+
+
+def _expand(entry: dict):
+    """The watch events of one change log entry."""
+    rev = str(entry["rev"])
+    for type_, kind, namespace, name in entry["objects"]:
+        yield {"type": type_, "kind": kind, "namespace": namespace, "name": name,
+               "resourceVersion": rev}
+    for type_, kind, namespace, name, runs in entry["replicas"]:
+        for first, count in runs:
+            for ordinal in range(first, first + count):
+                yield {"type": type_, "kind": kind, "namespace": namespace,
+                       "name": f"{name}-{ordinal}", "resourceVersion": rev}
+
+
 class Controller:
     """A desired-state controller over one pool of hosts.
 
     ``policy``, ``numa``, ``node`` and ``backend`` are those of ``numasched.place`` (the
     controller always places in the order it computes: priority, then creation order).
     ``controller.ops`` is the operator plane; ``apply`` / ``delete`` / ``get`` / ``list`` the
-    developer plane; ``reconcile`` / ``run`` the loop. A ``default`` namespace always exists.
+    developer plane; ``reconcile`` / ``run`` / ``serve`` the loop; ``watch`` follows changes.
+    A ``default`` namespace always exists.
+
+    ``store`` chooses where the state lives (``numasched.control.backends``): ``"memory://"``
+    (this process only), ``"sqlite:///path/state.db"`` or ``"etcd://host:port"`` (durable and
+    shareable: every call that returns has been committed, and a new Controller on the same
+    store sees exactly the same objects, statuses, bindings and resource versions). ``history``
+    is how many revisions of change log ``watch`` can resume from.
+
+    The controller is safe to share between threads; see the module docstring for what is
+    atomic.
     """
 
     def __init__(self, *, policy="best-fit", numa: str = "restricted", node: str = "pack",
                  backend: str = "auto", event_limit: int = 100_000,
                  rebalance_every: int | None = None, rebalance_threshold: float = 0.1,
-                 rebalance_moves: int = 10):
+                 rebalance_moves: int = 10, store: str = "memory://", history: int = 10_000):
         compiled = policies.get(policy).compile(numa=numa, node=node, order="given")
         if compiled.order != codes.ORDER_GIVEN:
             raise ValueError(f"policy {policy!r} fixes the request order to "
@@ -220,13 +292,141 @@ class Controller:
         _backend.get(backend)
         if isinstance(event_limit, bool) or not isinstance(event_limit, int) or event_limit < 1:
             raise ValueError(f"event_limit must be a positive integer, got {event_limit!r}")
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ValueError(f"history must be a positive integer, got {history!r}")
         self.policy, self.numa, self.node, self.backend = policy, numa, node, backend
         self._periodic = None if rebalance_every is None else rebalancing.Periodic(
             rebalance_every, rebalance_threshold, rebalance_moves)
         self._numa_code = compiled.numa
+        self.event_limit, self.history = event_limit, history
+        self._lock = threading.RLock()
+        self._depth = 0                     # open transactions (nested calls join the outer)
+        self._commit_attempts = COMMIT_ATTEMPTS
+        self._fence: bytes | None = None    # the leader token writes are fenced on, if any
+        self.store_url = store
+        self._kv = backends.open_store(store)
         self._store = Store(event_limit=event_limit)
+        self._keys: set[tuple] = set()      # object keys the durable store holds
+        self._head: bytes | None = None     # the durable store's head this state reflects
+        self._log: deque = deque()          # memory://: (revision, change log entry)
+        self._log_revs: deque = deque()     # durable: revisions of the stored log entries
+        self._event_keys: deque = deque()   # durable: (revision, last sequence) of event values
+        self._compacted = 0                 # watch history before this revision is gone
         self.ops = Operator(self)
-        self._create_namespace("default", None)
+        self._initialise()
+
+    @transaction
+    def _initialise(self) -> None:
+        if "default" not in self._store.namespaces:
+            self._create_namespace("default", None)
+
+    def close(self) -> None:
+        """Close the connection to the store (the state stays there)."""
+        if self._kv is not None:
+            self._kv.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    @reading
+    def revision(self) -> int:
+        """The store revision the controller's state reflects (the last commit)."""
+        return self._store.rv
+
+    # -- transactions (see numasched.control.atomic) ------------------------------------------
+    def _refresh(self) -> None:
+        """Catch up with commits of other processes (a durable store only): reload if the
+        store's head is not the one this state was read at."""
+        if self._kv is None:
+            return
+        if self._head is None or self._kv.get(persist.HEAD) != self._head:
+            self._load()
+
+    def _load(self) -> None:
+        self._head = None
+        head, objects, events = self._kv.read([persist.HEAD, persist.OBJECTS, persist.EVENTS])
+        if persist.HEAD not in head:    # a new store: the transaction creates it
+            self._store, self._keys = Store(event_limit=self.event_limit), set()
+            self._log_revs, self._event_keys, self._compacted = deque(), deque(), 0
+            return
+        st, keys, info, event_keys = persist.load(head[persist.HEAD], objects, events,
+                                                  self.event_limit)
+        self._store, self._keys, self._compacted = st, keys, info["compacted"]
+        self._event_keys = deque(event_keys)
+        self._log_revs = deque(persist.rev_of(k) for k in self._kv.keys(persist.LOG))
+        self._head = head[persist.HEAD]
+
+    def _begin(self):
+        """Catch up and open a transaction; returns what ``_rollback`` needs."""
+        self._refresh()
+        undo = self._store.snapshot() if self._kv is None else None
+        self._store.begin()
+        return undo
+
+    def _rollback(self, undo) -> None:
+        if self._kv is None:
+            self._store.restore()
+            self._store = undo
+            return
+        self._head = None            # the state is the store's: read it again
+        self._store = Store(event_limit=self.event_limit)
+        try:
+            self._load()
+        except Exception:
+            pass                     # the next call retries (its _refresh sees no head)
+
+    def _commit(self) -> None:
+        """Commit the open transaction: one revision; with a durable store, one write."""
+        st = self._store
+        if not st.wrote:
+            st.end()
+            return
+        rev = st.txn_rv
+        log, puts, deletes, added, removed = persist.changes(
+            st, self._keys, encode=self._kv is not None,
+            compress=getattr(self._kv, "compress_rows", True))
+        if self._kv is None:
+            self._log.append((rev, log))
+            while len(self._log) > self.history:
+                self._compacted = self._log.popleft()[0]
+            st.end()
+            self._keys = (self._keys | added) - removed
+            return
+        puts[persist.log_key(rev)] = persist.pack(log)
+        events = persist.events_value(st)
+        if events is not None:
+            puts[persist.events_key(rev)] = events
+        drop_logs = [r for r in self._log_revs if r <= rev - self.history]
+        compacted = drop_logs[-1] if drop_logs else self._compacted
+        deletes += [persist.log_key(r) for r in drop_logs]
+        first_seq = st.events[0].seq if st.events else st.event_seq + 1
+        drop_events = [r for r, last in self._event_keys if last < first_seq]
+        deletes += [persist.events_key(r) for r in drop_events]
+        head = persist.head_value(st, rev, compacted)
+        puts[persist.HEAD] = head
+        compares = [(persist.HEAD, self._head)]
+        if self._fence is not None:
+            compares.append((persist.LEADER, self._fence))
+        if not self._kv.commit(compares, puts, deletes):
+            if self._fence is not None and self._kv.get(persist.LEADER) != self._fence:
+                self._fence = None
+                raise NotLeader("this controller lost its leader lease; its write was refused")
+            raise Stale()
+        # committed: bring the bookkeeping up to date
+        self._head, self._compacted = head, compacted
+        self._keys = (self._keys | added) - removed
+        for _ in drop_logs:
+            self._log_revs.popleft()
+        self._log_revs.append(rev)
+        self._event_keys = deque((r, last) for r, last in self._event_keys
+                                 if r not in set(drop_events))
+        if events is not None:
+            self._event_keys.append((rev, st.events[-1].seq))
+        st.end()
 
     # ======================================================================================
     # Developer plane
@@ -234,21 +434,80 @@ class Controller:
     def apply(self, obj) -> list[Applied]:
         """Create or update the objects of a manifest (dict, list of dicts or YAML text).
 
-        All documents are applied or none: a refused document (bad manifest, missing namespace,
-        ``QuotaExceeded``) leaves the store exactly as it was.
+        All documents are applied or none, in one transaction: a refused document (bad
+        manifest, missing namespace, ``QuotaExceeded``, ``Conflict``) or any other exception
+        leaves the store exactly as it was. A manifest that carries
+        ``metadata.resourceVersion`` is applied only if the object is still at that version
+        (else ``Conflict``, Kubernetes' optimistic concurrency); without it, apply is
+        last-writer-wins, and no concurrent update is ever lost.
         """
         docs = mf.load_documents(obj)
-        if len(docs) <= 1:
-            return [self._apply_one(doc, None) for doc in docs]
-        snapshot = self._store.snapshot()
+        return self._apply_documents(docs)
+
+    @transaction
+    def _apply_documents(self, docs: list[dict]) -> list[Applied]:
+        topology = [(i, d) for i, d in enumerate(docs) if _is_topology(d)]
+        out = self._join_hosts(topology) if topology else []
+        return out + [self._apply_one(doc, None if len(docs) == 1 else i + 1)
+                      for i, doc in enumerate(docs) if not _is_topology(doc)]
+
+    def _join_hosts(self, docs: list[tuple[int, dict]]) -> list[Applied]:
+        """The operator plane's objects in a manifest: NodeResourceTopology and Node objects
+        and inventories (``hosts:``) make hosts join (read as ``numasched.io.topology`` reads
+        them). A host that exists with the same nodes is unchanged; with other nodes, refused."""
+        from ..io import topology as tp
+
+        where = {id(d): f"document {i + 1}" for i, d in docs}
+        nrts = [(where[id(d)], d) for _, d in docs if d.get("kind") == "NodeResourceTopology"]
+        nodes = [(where[id(d)], d) for _, d in docs if d.get("kind") == "Node"]
+        hosts, _ = tp.hosts_from_kubernetes(nrts, nodes)
+        for _, d in docs:
+            if d.get("kind") is None:
+                hosts += tp.parse_inventory(d, where[id(d)])[0]
         out = []
-        try:
-            for i, doc in enumerate(docs):
-                out.append(self._apply_one(doc, i + 1))
-        except ValueError:
-            self._store = snapshot
-            raise
+        st = self._store
+        for h in hosts:
+            width = max(h.node_ids) + 1
+            pairs = [(h.cpu.get(k, 0), h.mem.get(k, 0)) for k in range(width)]
+            distance = None
+            if h.distance:
+                distance = [[h.distance.get((i, j), 10 if i == j else 20) for j in range(width)]
+                            for i in range(width)]
+            record = st.host_names.get(h.name)
+            if record is not None:
+                spec = self._host_view(record)["spec"]["nodes"]
+                if [(n["cpu"], n["memory"]) for n in spec] != [p for p in pairs if p != (0, 0)]:
+                    raise ValueError(f"{h.source}: host {h.name!r} exists with other NUMA nodes; "
+                                     f"remove it first (delete Host {h.name})")
+                out.append(Applied("Host", None, h.name, "unchanged"))
+                continue
+            self.ops.add_host(h.name, pairs, distance)
+            if not h.schedulable:
+                self.ops.enter_maintenance(h.name)
+            out.append(Applied("Host", None, h.name, "created"))
         return out
+
+    def _check_version(self, manifest: dict, kind: str, namespace, name, current) -> None:
+        """Kubernetes' optimistic concurrency: ``metadata.resourceVersion``, when given, must
+        be the object's current version."""
+        wanted = (manifest.get("metadata") or {}).get("resourceVersion")
+        if wanted is None:
+            return
+        subject = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        if current is None:
+            raise Conflict(f"metadata.resourceVersion: {subject} does not exist (version "
+                           f"{wanted!r} given); create it without a resourceVersion")
+        if str(wanted) != str(current):
+            raise Conflict(f"metadata.resourceVersion: {subject} was modified (now at "
+                           f"{current}, the update is based on {wanted}); read it again and "
+                           f"retry")
+
+    def _check_amounts(self, spec: mf.WorkloadSpec) -> None:
+        """Admission refuses amounts above what the placement kernel accepts."""
+        for label, amount in (("cpu", spec.cpu), ("memory", spec.mem)):
+            if amount > codes.MAX_REQUEST_AMOUNT:
+                raise ValueError(f"resources.requests.{label}: {amount} is above the largest "
+                                 f"request numasched accepts ({codes.MAX_REQUEST_AMOUNT})")
 
     def _apply_one(self, manifest: dict, position: int | None) -> Applied:
         try:
@@ -261,7 +520,7 @@ class Controller:
             if kind == "Deployment":
                 return self._apply_deployment(spec, manifest)
             return self._apply_single(spec, manifest)
-        except q.QuotaExceeded:
+        except (q.QuotaExceeded, Conflict):
             raise
         except ValueError as exc:
             if position is None:
@@ -282,20 +541,25 @@ class Controller:
         st.namespaces[name] = record
         st.namespace_names.append(name)
         st.usage[name] = [0, 0, 0]
+        st.touch("Namespace", None, name)
         st.event("Normal", "Created", "Namespace", None, name, f"namespace {name} created")
         return record
 
     def _apply_namespace(self, spec: mf.NamespaceSpec, manifest: dict) -> Applied:
         st = self._store
         record = st.namespaces.get(spec.name)
+        self._check_version(manifest, "Namespace", None, spec.name,
+                            None if record is None else record.meta.rv)
         if record is None:
             self._create_namespace(spec.name, spec.numa, manifest)
             return Applied("Namespace", None, spec.name, "created")
         if record.numa == spec.numa:
             return Applied("Namespace", None, spec.name, "unchanged")
+        st.save(record)
         record.numa = spec.numa
         record.manifest = copy.deepcopy(manifest)
         record.meta.rv = st.bump()
+        st.touch("Namespace", None, spec.name)
         st.event("Normal", "Updated", "Namespace", None, spec.name,
                  f"default NUMA mode is now {spec.numa or 'the controller default'}")
         return Applied("Namespace", None, spec.name, "configured")
@@ -307,6 +571,8 @@ class Controller:
                   if v is not None}
         key = (spec.namespace, spec.name)
         record = st.quotas.get(key)
+        self._check_version(manifest, "ResourceQuota", spec.namespace, spec.name,
+                            None if record is None else record.meta.rv)
         if record is not None and record.limits == limits:
             return Applied("ResourceQuota", spec.namespace, spec.name, "unchanged")
         if record is None:
@@ -314,9 +580,11 @@ class Controller:
                                          copy.deepcopy(manifest))
             action = "created"
         else:
+            st.save(record)
             record.limits, record.manifest = limits, copy.deepcopy(manifest)
             record.meta.rv = st.bump()
             action = "configured"
+        st.touch("ResourceQuota", spec.namespace, spec.name)
         st.event("Normal", "QuotaSet", "ResourceQuota", spec.namespace, spec.name,
                  "hard: " + ", ".join(f"{q.LABELS[r]}={q.format_amount(r, v)}"
                                       for r, v in limits.items()))
@@ -324,15 +592,24 @@ class Controller:
         return Applied("ResourceQuota", spec.namespace, spec.name, action)
 
     def _mark_all_short(self, namespace: str) -> None:
-        """A quota changed: Deployments of the namespace below their replicas may grow."""
+        """A quota changed: Deployments of the namespace below their replicas may grow, and
+        usage already above a new, lower limit is recorded as allowed (it never grows)."""
         st = self._store
+        record = st.namespaces[namespace]
+        used = q.usage(st, namespace)
+        over = {r: used[q.RESOURCES.index(r)] for r, (limit, _) in q.limits(st, namespace).items()
+                if used[q.RESOURCES.index(r)] > limit}
+        if over != record.over:
+            st.save(record)
+            record.over = over
+            st.touch("Namespace", None, namespace)
         for dep in st.deployments.values():
             if dep.namespace == namespace and dep.created < dep.spec.replicas:
                 st.short.add(dep.id)
 
     def _replica_owner(self, namespace: str, name: str) -> DeploymentRecord | None:
         """The Deployment whose replica names look like ``name`` (``<deployment>-<digits>``)."""
-        match = re.match(r"^(.*)-(\d+)$", name)
+        match = _REPLICA.match(name)
         if not match:
             return None
         return self._store.deployments.get((namespace, match.group(1)))
@@ -344,13 +621,19 @@ class Controller:
         if dep is not None and spec.kind == "Pod":
             raise ValueError(f"metadata.name: {spec.name!r} is a replica name of Deployment "
                              f"{spec.namespace}/{dep.name}; choose another name")
+        self._check_amounts(spec)
+        node = None
         if spec.kind == "Pod":
             q.require_requests(st, spec.namespace, spec.cpu, spec.mem, "spec.containers")
+            node = spec.node            # spec.nodeName: bound to that host
         key = (spec.kind, spec.namespace, spec.name)
         old = st.singles.get(key)
+        self._check_version(manifest, spec.kind, spec.namespace, spec.name,
+                            None if old is None else int(st.rows.rv[st.rows.row_of(old.uid)]))
         subject = f"{spec.kind} {spec.namespace}/{spec.name}"
         if old is not None:
-            if old.spec == spec:
+            old_pin = int(st.rows.pin[st.rows.row_of(old.uid)])
+            if old.spec == spec and (st.pin_names[old_pin] if old_pin >= 0 else None) == node:
                 return Applied(spec.kind, spec.namespace, spec.name, "unchanged")
             freed = (old.spec.cpu, old.spec.mem, 1)
             q.check(st, spec.namespace, subject, spec.cpu, spec.mem, 1, freed)
@@ -358,6 +641,8 @@ class Controller:
         else:
             q.check(st, spec.namespace, subject, spec.cpu, spec.mem, 1)
         rows = self._new_rows(spec, ns, 1, KIND_VM if spec.kind == "VirtualMachine" else KIND_POD)
+        if node is not None:
+            st.rows.pin[rows] = st.pin_id(node)
         uid = int(st.rows.uid[rows.start])
         st.singles[key] = SingleRecord(spec.kind, spec.namespace, spec.name, uid, spec,
                                        copy.deepcopy(manifest), uid)
@@ -371,31 +656,37 @@ class Controller:
                   owner: int = -1, ordinals=-1) -> slice:
         st = self._store
         uids = st.new_uids(count)
-        rv = st.bump(count)
         mode = -1 if spec.numa is None else codes.NUMA_MODES[spec.numa]
         return st.rows.extend(count, uid=uids, owner=owner, ordinal=ordinals, kind=kind, ns=ns.id,
                               cpu=spec.cpu, mem=spec.mem, mode=mode, vnuma=int(spec.vnuma),
-                              priority=spec.priority,
-                              rv=np.arange(rv, rv + count, dtype=np.int64))
+                              priority=spec.priority, rv=st.bump())
 
     def _apply_deployment(self, spec: mf.WorkloadSpec, manifest: dict) -> Applied:
         st = self._store
         self._namespace(spec.namespace)
+        self._check_amounts(spec)
+        if (manifest["spec"]["template"].get("spec") or {}).get("nodeName"):
+            raise ValueError("spec.template.spec.nodeName: a Deployment's replicas are placed by "
+                             "the controller; bind single Pods with spec.nodeName instead")
         q.require_requests(st, spec.namespace, spec.cpu, spec.mem, "spec.template.spec.containers")
         key = (spec.namespace, spec.name)
         dep = st.deployments.get(key)
+        self._check_version(manifest, "Deployment", spec.namespace, spec.name,
+                            None if dep is None else dep.meta.rv)
         if dep is None:
             clash = [n for (k, ns_, n) in st.singles
                      if k == "Pod" and ns_ == spec.namespace and re.match(
-                         rf"^{re.escape(spec.name)}-\d+$", n)]
+                         rf"^{re.escape(spec.name)}-(0|[1-9][0-9]*)$", n)]
             if clash:
                 raise ValueError(f"metadata.name: replicas of Deployment {spec.name!r} would be "
                                  f"named like the existing Pod {spec.namespace}/{clash[0]}")
-            dep_id = len(st.deployment_names)
+            dep_id = st.next_deployment
+            st.next_deployment += 1
             dep = DeploymentRecord(spec.namespace, spec.name, dep_id, spec,
                                    copy.deepcopy(manifest), st.new_meta())
             st.deployments[key] = dep
             st.deployment_names[dep_id] = key
+            st.touch("Deployment", spec.namespace, spec.name)
             st.event("Normal", "Created", "Deployment", spec.namespace, spec.name,
                      f"{spec.replicas} replicas of cpu={format_cpu(spec.cpu)} "
                      f"memory={format_memory(spec.mem)}")
@@ -409,9 +700,11 @@ class Controller:
             self._kill_rows(live, dep)
             st.event("Normal", "Recreate", "Deployment", spec.namespace, spec.name,
                      f"template changed: {live.size} replicas replaced")
+        st.save(dep)
         dep.spec = spec
         dep.manifest = copy.deepcopy(manifest)
         dep.meta.rv = st.bump()
+        st.touch("Deployment", spec.namespace, spec.name)
         self._scale(dep)
         return Applied("Deployment", spec.namespace, spec.name, "configured")
 
@@ -426,19 +719,31 @@ class Controller:
         if idx.size == 0:
             return
         rows.live[idx] = False
-        rows.rv[idx] = st.bump(idx.size) + np.arange(idx.size)
+        rows.rv[idx] = st.bump()
+        st.touch("Terminating", None, "-")
         by_ns = np.bincount(rows.ns[idx], minlength=len(st.namespace_names))
         for ns_id in np.flatnonzero(by_ns).tolist():
             sel = idx[rows.ns[idx] == ns_id]
-            q.add_usage(st, st.namespace_names[ns_id], -int(rows.cpu[sel].sum()),
-                        -int(rows.mem[sel].sum()), -int(sel.size))
+            q.add_usage(st, st.namespace_names[ns_id], -sum(rows.cpu[sel].tolist()),
+                        -sum(rows.mem[sel].tolist()), -int(sel.size))
         if dep is not None:
+            st.save(dep)
             dep.created -= int(idx.size)
 
     def _scale(self, dep: DeploymentRecord) -> int:
         """Bring a Deployment's replicas towards ``spec.replicas``: scale down at once (Pending
         replicas first, then the newest); scale up as far as quota allows. Returns how many
         replicas were created."""
+        st = self._store
+        st.save(dep)
+        before = (dep.created, dep.next_ordinal, dep.shortfall)
+        try:
+            return self._scale_to(dep)
+        finally:
+            if (dep.created, dep.next_ordinal, dep.shortfall) != before:
+                st.touch("Deployment", dep.namespace, dep.name)
+
+    def _scale_to(self, dep: DeploymentRecord) -> int:
         st = self._store
         spec = dep.spec
         created = 0
@@ -474,11 +779,20 @@ class Controller:
         return created
 
     # -- delete -----------------------------------------------------------------------------
-    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+    @transaction
+    def delete(self, kind: str, namespace: str | None, name: str, *,
+               resource_version: str | int | None = None) -> None:
         """Delete an object (a reconcile then frees its capacity). Deleting a Namespace deletes
         everything in it; deleting one replica of a Deployment makes the Deployment create a
-        new one; ``delete("Host", None, name)`` is ``ops.remove_host``."""
+        new one; ``delete("Host", None, name)`` is ``ops.remove_host``. With
+        ``resource_version``, the object is deleted only if it is still at that version (else
+        ``Conflict``)."""
         st = self._store
+        if resource_version is not None:
+            current = self.get(kind, namespace, name)["metadata"]["resourceVersion"]
+            if str(resource_version) != current:
+                raise Conflict(f"{kind} {name}: was modified (now at {current}, the delete is "
+                               f"based on {resource_version}); read it again and retry")
         if kind == "Host":
             return self.ops.remove_host(name)
         if kind not in mf.KINDS:
@@ -490,7 +804,7 @@ class Controller:
         if kind == "ResourceQuota":
             if st.quotas.pop((namespace, name), None) is None:
                 raise NotFound(f"ResourceQuota {namespace}/{name} not found")
-            st.bump()
+            st.touch(kind, namespace, name)
             st.event("Normal", "Deleted", kind, namespace, name, "quota removed")
             self._mark_all_short(namespace)
             return None
@@ -532,7 +846,7 @@ class Controller:
         self._kill_rows(live, dep)
         del st.deployments[(dep.namespace, dep.name)]
         st.short.discard(dep.id)
-        st.bump()
+        st.touch("Deployment", dep.namespace, dep.name)
         st.event("Normal", "Deleted", "Deployment", dep.namespace, dep.name,
                  f"deleted with its {live.size} replicas")
 
@@ -547,11 +861,13 @@ class Controller:
             self._delete_single(single, "Deleted", "namespace deleted")
         for key in [k for k in st.quotas if k[0] == name]:
             del st.quotas[key]
+            st.touch("ResourceQuota", *key)
         del st.namespaces[name]
-        st.bump()
+        st.touch("Namespace", None, name)
         st.event("Normal", "Deleted", "Namespace", None, name, "namespace and its objects deleted")
 
     # -- get / list -------------------------------------------------------------------------
+    @reading
     def get(self, kind: str, namespace: str | None, name: str) -> dict:
         """The object as a manifest-like dict with ``metadata`` (uid, resourceVersion),
         ``spec`` and ``status``; ``NotFound`` if it does not exist. The dict is a copy."""
@@ -595,9 +911,16 @@ class Controller:
             raise NotFound(f"Namespace {name!r} not found")
         return record
 
-    def list(self, kind: str, namespace: str | None = None) -> list[dict]:
-        """Every object of a kind (in one namespace, or all), in creation order. ``"Event"``
-        lists the event log like ``kubectl get events``."""
+    @reading
+    def list(self, kind: str, namespace: str | None = None) -> ObjectList:
+        """Every object of a kind (in one namespace, or all), in creation order, as an
+        ``ObjectList`` whose ``resource_version`` is the revision read. ``"Event"`` lists the
+        event log like ``kubectl get events``."""
+        out = ObjectList(self._list(kind, namespace))
+        out.resource_version = str(self._store.rv)
+        return out
+
+    def _list(self, kind: str, namespace: str | None) -> list[dict]:
         st = self._store
         if kind not in LIST_KINDS:
             raise ValueError(f"kind: unknown kind {kind!r}; known: {', '.join(LIST_KINDS)}")
@@ -623,6 +946,7 @@ class Controller:
             sel &= rows.view("ns") == st.namespaces[namespace].id
         return self._workload_views(np.flatnonzero(sel))
 
+    @reading
     def events(self, namespace: str | None = None, kind: str | None = None,
                name: str | None = None) -> list:
         """The event log (oldest first), optionally for one namespace / kind / object."""
@@ -643,7 +967,7 @@ class Controller:
         rows, hosts = st.rows, st.hosts
         cols = {name: rows.view(name)[idx].tolist() for name in
                 ("uid", "owner", "ordinal", "kind", "ns", "cpu", "mem", "mode", "vnuma",
-                 "host", "nodes", "reason", "rv")}
+                 "host", "nodes", "reason", "rv", "placed_mode", "pin")}
         cpu_by, mem_by = rows.cpu_by[idx].tolist(), rows.mem_by[idx].tolist()
         ns_modes = self._namespace_modes()
         templates: dict[int, bytes] = {}   # Deployment id -> its pickled (spec, annotations)
@@ -672,8 +996,10 @@ class Controller:
                         creationIndex=cols["uid"][i])
             h, code = cols["host"][i], cols["reason"][i]
             mode = cols["mode"][i]
-            if mode < 0:
-                mode = ns_modes[cols["ns"][i]]
+            if h >= 0 and cols["placed_mode"][i] >= 0:
+                mode = cols["placed_mode"][i]     # the mode it was placed under
+            elif mode < 0:
+                mode = ns_modes[cols["ns"][i]]    # the mode it will be placed under
             mode_name = codes.name_of(codes.NUMA_MODES, mode if mode >= 0 else self._numa_code)
             status = {"phase": "Running" if h >= 0 else "Pending",
                       "host": hosts.names[h] if h >= 0 else None,
@@ -687,6 +1013,9 @@ class Controller:
             if h >= 0:
                 status["message"] = (f"running on {hosts.names[h]}, NUMA nodes "
                                      f"{status['nodes']}")
+            elif cols["pin"][i] >= 0 and code != REASON_NEW:
+                status["message"] = (f"bound to host {st.pin_names[cols['pin'][i]]} "
+                                     f"(spec.nodeName): {status['message']}")
             out.append({"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": meta,
                         "spec": spec, "status": status})
         return out
@@ -697,7 +1026,7 @@ class Controller:
         live = self._replica_rows(dep)
         host = rows.host[live]
         running = int((host >= 0).sum())
-        reasons = np.bincount(rows.reason[live[host < 0]].astype(np.int64), minlength=REASON_NEW + 1)
+        reasons = np.bincount(rows.reason[live[host < 0]].astype(np.int64))
         by_reason = {reason_name(c): int(reasons[c]) for c in np.flatnonzero(reasons).tolist()}
         pending = live.size - running
         if dep.shortfall is not None:
@@ -771,6 +1100,7 @@ class Controller:
                 out[record.id] = codes.NUMA_MODES[record.numa]
         return out
 
+    @reading
     def cluster(self) -> tuple[Cluster, list[str]]:
         """The kernel's view of the pool now: a ``Cluster`` of every host that is not removed
         (free = capacity minus current bindings; ``schedulable`` = ready), and the host names
@@ -793,6 +1123,13 @@ class Controller:
                           free_cpu=hosts.free_cpu[host_rows], free_mem=hosts.free_mem[host_rows])
         return cluster, host_rows
 
+    def _modes(self, idx: np.ndarray) -> np.ndarray:
+        """The NUMA mode code rows ``idx`` are placed under: their own, else their namespace's
+        (-1: the controller's)."""
+        rows = self._store.rows
+        own = rows.mode[idx]
+        return np.where(own >= 0, own, self._namespace_modes()[rows.ns[idx]]).astype(np.int8)
+
     def _requests(self, idx: np.ndarray) -> Requests:
         """The kernel batch for rows ``idx`` (in order). Each request carries its own NUMA mode
         (its own, else its namespace's) unless it is the controller's, so a policy that fixes
@@ -800,8 +1137,7 @@ class Controller:
         rows = self._store.rows
         cpu = np.maximum(rows.cpu[idx], 1)
         mem = np.maximum(rows.mem[idx], 1)
-        own = rows.mode[idx]
-        modes = np.where(own >= 0, own, self._namespace_modes()[rows.ns[idx]]).astype(np.int8)
+        modes = self._modes(idx)
         requests = Requests(cpu, mem, vnuma=rows.vnuma[idx])
         if (modes >= 0).any():
             # Requests(numa=<sequence>) resolves modes one Python call per request (~0.17 s per
@@ -811,8 +1147,12 @@ class Controller:
             requests.numa = modes
         return requests
 
+    @transaction
     def reconcile(self) -> ReconcileResult:
-        """One round of the loop; see the module docstring. Returns what it did."""
+        """One round of the loop; see the module docstring. Returns what it did.
+
+        The round is one transaction: every binding and status it changes is committed
+        together (one write to a durable store), or, if anything inside it raises, none is."""
         st = self._store
         st.round += 1
         result = ReconcileResult(st.round)
@@ -855,20 +1195,20 @@ class Controller:
             if self._scale(dep):
                 result._sets["created"].add_rows(st, np.arange(before, rows.n))
 
-        # 4. place all pending work in one kernel call
+        # 4. Pods bound by name (spec.nodeName) on their own hosts first (they are load that
+        # exists already), then all other pending work in one kernel call
         pending = np.flatnonzero(rows.view("live") & (rows.view("host") < 0))
+        bound_by_name = rows.pin[pending] >= 0
+        if bound_by_name.any():
+            self._place_bound(pending[bound_by_name], result)
+            pending = pending[~bound_by_name]
         if pending.size:
             priority = rows.priority[pending]
             if priority.min() != priority.max():
                 pending = pending[np.argsort(-priority, kind="stable")]
             cluster, host_rows = self._cluster()
-            requests = self._requests(pending)
-            t0 = time.perf_counter()
-            p = place(cluster, requests, policy=self.policy, numa=self.numa, order="given",
-                      node=self.node, backend=self.backend)
-            result.kernel_seconds = time.perf_counter() - t0
-            result.kernel_calls = 1
-            self._write_back(p, pending, host_rows, result)
+            self._place(cluster, host_rows, pending, result)
+        # 5. the periodic rebalancing mode (part of this round's transaction)
         if self._periodic is not None and self._periodic.due(st.round):
             result.rebalanced = self._periodic.run(self)
         return result
@@ -876,9 +1216,49 @@ class Controller:
     def rebalance(self, max_moves: int = 10, objective: str = "hosts", dry_run: bool = True,
                   **options):
         """A migration plan over the Running workloads (``numasched.control.rebalance``),
-        applied (VMs migrate live, Pods are evicted and re-placed) unless ``dry_run``."""
+        applied (VMs migrate live, Pods are evicted and re-placed) unless ``dry_run``; the
+        plan and its moves are one transaction."""
+        return self._rebalance(max_moves, objective, dry_run, options)
+
+    @transaction
+    def _rebalance(self, max_moves, objective, dry_run, options):
         planned = rebalancing.plan(self, max_moves=max_moves, objective=objective, **options)
         return planned if dry_run else rebalancing.apply(self, planned)
+
+    def _place(self, cluster: Cluster, host_rows: np.ndarray, pending: np.ndarray,
+               result: ReconcileResult) -> None:
+        """One kernel call for the rows ``pending`` (in that order), written back."""
+        requests = self._requests(pending)
+        t0 = time.perf_counter()
+        p = place(cluster, requests, policy=self.policy, numa=self.numa, order="given",
+                  node=self.node, backend=self.backend)
+        result.kernel_seconds += time.perf_counter() - t0
+        result.kernel_calls += 1
+        self._write_back(p, pending, host_rows, result)
+
+    def _place_bound(self, idx: np.ndarray, result: ReconcileResult) -> None:
+        """Pods bound to a host by name: each is placed on that host only (on the NUMA nodes
+        its mode allows there), never elsewhere; one kernel call per host named. A Pod whose
+        host does not exist or is not ready, or where it does not fit, stays Pending and
+        waits for it."""
+        st = self._store
+        rows, hosts = st.rows, st.hosts
+        pins = rows.pin[idx]
+        for pin in np.unique(pins).tolist():
+            group = idx[pins == pin]
+            priority = rows.priority[group]
+            if priority.min() != priority.max():
+                group = group[np.argsort(-priority, kind="stable")]
+            record = st.host_names.get(st.pin_names[pin])
+            if record is None or hosts.state[record.row] != READY:
+                self._pending_outcome(group, np.full(group.size, REASON_NO_HOST, np.int16),
+                                      result)
+                continue
+            r = record.row
+            one = np.array([r])
+            cluster = Cluster(hosts.node_cpu[one], hosts.node_mem[one], hosts.distance[r][None],
+                              free_cpu=hosts.free_cpu[one], free_mem=hosts.free_mem[one])
+            self._place(cluster, one, group, result)
 
     def _evict(self, idx: np.ndarray) -> None:
         """Unbind the rows ``idx`` from hosts that left service, with events per host, per
@@ -898,7 +1278,7 @@ class Controller:
                                f"({hosts.names[h]})")
         st.unbind(idx)
         rows.reason[idx] = REASON_NEW
-        rows.rv[idx] = st.bump(idx.size) + np.arange(idx.size)
+        rows.rv[idx] = st.bump()
 
     def _write_back(self, p, pending: np.ndarray, host_rows: np.ndarray,
                     result: ReconcileResult) -> None:
@@ -907,7 +1287,6 @@ class Controller:
         rows, hosts = st.rows, st.hosts
         placed = p.host >= 0
         new_reason = p.reason.astype(np.int16)
-        changed = placed | (rows.reason[pending] != new_reason)
         idx = pending[placed]
         # a big batch is usually all placed and contiguous in the table: then slices, not
         # masked fancy indexing (~5 ms per [N, K] column at 100,000 rows)
@@ -917,23 +1296,39 @@ class Controller:
         rows.nodes[dst] = p.nodes[src]
         rows.cpu_by[dst] = p.cpu_by_node[src]
         rows.mem_by[dst] = p.mem_by_node[src]
-        rows.reason[_span(pending)] = new_reason
+        modes = self._modes(idx)
+        rows.placed_mode[dst] = np.where(modes >= 0, modes, self._numa_code)
+        rows.reason[dst] = new_reason[src]
         hosts.free_cpu[host_rows] = p.free_cpu
         hosts.free_mem[host_rows] = p.free_mem
-        touched = pending[changed]
-        rows.rv[_span(touched)] = st.bump(touched.size) + np.arange(touched.size)
-        result.status_changes = int(touched.size)
+        touched = pending[placed]
+        rows.rv[_span(touched)] = st.bump()
+        result.status_changes += int(touched.size)
         result._sets["placed"].add_rows(st, idx)
-        still = ~placed
-        result._sets["pending"].add_rows(st, pending[still], new_reason[still])
-        counts = np.bincount(new_reason[still].astype(np.int64), minlength=len(codes.REASONS))
-        result.pending_by_reason = {codes.REASONS[c]: int(counts[c])
-                                    for c in np.flatnonzero(counts).tolist()}
         # events: per single workload, aggregated per Deployment and outcome
         self._group_events(idx, "Normal", "Scheduled", None)
-        newly_pending = pending[still & changed]
-        for code in np.unique(new_reason[still & changed]).tolist():
-            sel = newly_pending[rows.reason[newly_pending] == code]
+        still = ~placed
+        self._pending_outcome(pending[still], new_reason[still], result)
+
+    def _pending_outcome(self, idx: np.ndarray, reason: np.ndarray,
+                         result: ReconcileResult) -> None:
+        """Rows ``idx`` stay Pending for ``reason``: statuses, versions, report and events."""
+        if idx.size == 0:
+            return
+        st = self._store
+        rows = st.rows
+        changed = rows.reason[idx] != reason
+        rows.reason[idx] = reason
+        if changed.any():
+            rows.rv[idx[changed]] = st.bump()
+        result.status_changes += int(changed.sum())
+        result._sets["pending"].add_rows(st, idx, reason)
+        counts = np.bincount(reason.astype(np.int64))
+        for c in np.flatnonzero(counts).tolist():
+            name = reason_name(c)
+            result.pending_by_reason[name] = result.pending_by_reason.get(name, 0) + int(counts[c])
+        for code in np.unique(reason[changed]).tolist():
+            sel = idx[changed & (reason == code)]
             self._group_events(sel, "Warning", "FailedScheduling",
                                f"{reason_name(code)}: {reason_message(code)}")
 
@@ -957,7 +1352,9 @@ class Controller:
             namespace, name = st.deployment_names[dep_id]
             dep = st.deployments.get((namespace, name))
             if dep is not None and dep.id == dep_id:   # its status changed: a new version
+                st.save(dep)
                 dep.meta.rv = st.bump()
+                st.touch("Deployment", namespace, name)
             verb = {"Scheduled": "scheduled", "FailedScheduling": "Pending",
                     "Released": "released", "Evicted": "evicted"}.get(reason, reason)
             text = f"{n:,} {'replica' if n == 1 else 'replicas'} {verb}" + (f": {message}" if message else "")
@@ -974,10 +1371,137 @@ class Controller:
                 break
         return results
 
-    def audit(self) -> list[str]:
-        """Broken invariants of the store (capacity accounting, bindings); empty if none."""
-        return self._store.audit()
+    # ======================================================================================
+    # Watch and the long-running loop
+    # ======================================================================================
+    def watch(self, kind: str | None = None, namespace: str | None = None,
+              since: str | int | None = None, *, timeout: float | None = None,
+              poll: float = 0.1):
+        """Yield what changes, in commit order, as ``{"type": "ADDED" | "MODIFIED" |
+        "DELETED", "kind", "namespace", "name", "resourceVersion"}`` (``get`` reads the object).
 
+        ``since``: a revision (``list(...).resource_version``, or the ``resourceVersion`` of the
+        last event seen): every change after it is yielded, none missed; ``None`` first yields
+        ``ADDED`` for every object that exists, then the changes after that. A revision older
+        than the change log kept (``history``) raises ``Gone`` (410): list again, then watch
+        from the list's revision. ``timeout``: stop after that many seconds without a change
+        (``None``: watch forever). Replicas of a Deployment are Pods named ``<name>-<ordinal>``.
+        """
+        if kind is not None and kind not in GET_KINDS:
+            raise ValueError(f"kind: unknown kind {kind!r}; known: {', '.join(GET_KINDS)}")
+        if since is None:
+            with self._lock:
+                self._refresh()
+                rev = self._store.rv
+                kinds = [kind] if kind else list(GET_KINDS)
+                existing = [(k, o) for k in kinds for o in self._list(
+                    k, namespace if k not in ("Namespace", "Host") else None)]
+            for k, obj in existing:
+                meta = obj["metadata"]
+                if namespace is None or meta.get("namespace") in (None, namespace):
+                    yield {"type": "ADDED", "kind": k, "namespace": meta.get("namespace"),
+                           "name": meta["name"], "resourceVersion": meta["resourceVersion"]}
+            since = rev
+        try:
+            since = int(since)
+        except (TypeError, ValueError):
+            raise ValueError(f"since: expected a resourceVersion, got {since!r}") from None
+        quiet_since = time.monotonic()
+        while True:
+            entries = self._log_after(since)
+            for rev, entry in entries:
+                for event in _expand(entry):
+                    if kind is not None and event["kind"] != kind:
+                        continue
+                    if namespace is not None and event["namespace"] not in (None, namespace):
+                        continue
+                    yield event
+                since = rev
+            if entries:
+                quiet_since = time.monotonic()
+            elif timeout is not None and time.monotonic() - quiet_since >= timeout:
+                return
+            else:
+                time.sleep(poll)
+
+    def _log_after(self, since: int) -> list[tuple[int, dict]]:
+        """The change log entries after revision ``since``, contiguous, or ``Gone``."""
+        if self._kv is None:
+            with self._lock:
+                entries = [(r, e) for r, e in self._log if r > since]
+                compacted = self._compacted
+        else:
+            values = self._kv.scan(persist.log_key(since + 1), backends.prefix_end(persist.LOG))
+            entries = [(persist.rev_of(k), persist.unpack(v, k)[0]) for k, v in values]
+            head = self._kv.get(persist.HEAD)
+            compacted = persist.read_head(head)["compacted"] if head else 0
+        if since < compacted or (entries and entries[0][0] != since + 1):
+            raise Gone(f"too old resource version: {since} (the change log starts after "
+                       f"{compacted}); list again and watch from the list's resourceVersion")
+        return entries
+
+    def serve(self, *, interval: float = 1.0, lease: float = 10.0,
+              stop: threading.Event | None = None, identity: str | None = None,
+              on_round=None) -> None:
+        """Reconcile every ``interval`` seconds until ``stop`` is set (the long-running
+        controller). On a durable store, several processes may serve one store: exactly one
+        (the holder of the leader lease, ``lease`` seconds, renewed every third of it)
+        reconciles; every write it makes is fenced on its lease, so a deposed leader (killed,
+        paused, cut off) can never write again, and another takes over once the lease expires.
+        ``on_round(result_or_None, is_leader)`` is called after each round."""
+        stop = stop or threading.Event()
+        identity = identity or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        token, renewed = None, 0.0
+        try:
+            while not stop.is_set():
+                if self._kv is not None:
+                    if token is None:
+                        token = self._kv.elect(identity, lease)
+                        if token is None:
+                            if on_round:
+                                on_round(None, False)
+                            stop.wait(min(interval, lease / 3))
+                            continue
+                        self._fence, renewed = token, time.monotonic()
+                    elif time.monotonic() - renewed >= lease / 3:
+                        if not self._kv.renew(token, lease):
+                            token = self._fence = None
+                            continue
+                        renewed = time.monotonic()
+                try:
+                    result = self.reconcile()
+                except NotLeader:
+                    token = self._fence = None
+                    continue
+                except backends.StoreUnavailable:
+                    stop.wait(interval)     # the store is unreachable: try again (the lease
+                    continue                # is renewed, or lost and re-elected, on the way)
+                if on_round:
+                    on_round(result, True)
+                stop.wait(interval)
+        finally:
+            if token is not None:
+                self._fence = None
+                self._kv.resign(token)
+
+    @reading
+    def audit(self) -> list[str]:
+        """Broken invariants of the state (capacity accounting, bindings to hosts that exist,
+        NUMA nodes over capacity, quota usage); empty if none."""
+        problems = self._store.audit()
+        st = self._store
+        for name, record in st.namespaces.items():
+            used = q.usage(st, name)
+            for resource, (limit, source) in q.limits(st, name).items():
+                i = q.RESOURCES.index(resource)
+                # a quota lowered below usage evicts nothing (as in Kubernetes): usage may stay
+                # above it, never grow past what it was then
+                if used[i] > max(limit, record.over.get(resource, limit)):
+                    problems.append(f"namespace {name}: {q.LABELS[resource]} used {used[i]} "
+                                    f"above its quota {limit} ({source})")
+        return problems
+
+    @reading
     def __repr__(self) -> str:
         st = self._store
         live = st.rows.view("live")

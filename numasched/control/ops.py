@@ -23,6 +23,7 @@ from ..codes import MAX_HOST_AMOUNT, MAX_NODE_AMOUNT, MAX_NODES
 from ..io.quantity import count as parse_count
 from ..io.quantity import cpu_millicores, format_cpu, format_memory, memory_bytes
 from . import quota as q
+from .atomic import transaction
 from .manifests import QUOTA_KEYS
 from .store import FAILED, HOST_STATES, MAINTENANCE, READY, REMOVED, HostRecord, default_distance
 
@@ -49,7 +50,8 @@ def quota_limits(cpu=None, memory=None, count=None) -> dict[str, int]:
 
 
 class Operator:
-    """Operator API over a Controller's store (``controller.ops``)."""
+    """Operator API over a Controller's store (``controller.ops``). Every call is one
+    transaction of the controller (all-or-nothing, committed when it returns)."""
 
     def __init__(self, controller):
         self._controller = controller
@@ -59,6 +61,7 @@ class Operator:
         return self._controller._store  # looked up on each call: apply may swap the store
 
     # -- namespaces and quotas --------------------------------------------------------------
+    @transaction
     def create_namespace(self, name: str, quota: dict | None = None, numa: str | None = None):
         """Create a namespace with an optional quota (``{"cpu": ..., "memory": ...,
         "count": ...}``; the ResourceQuota names ``requests.cpu``, ``requests.memory`` and
@@ -85,9 +88,11 @@ class Operator:
         if name in self._store.namespaces:
             raise ValueError(f"name: namespace {name!r} already exists")
         record = self._controller._create_namespace(name, numa)
+        self._store.save(record)
         record.ops_quota = limits
         return self._controller.get("Namespace", None, name)
 
+    @transaction
     def set_quota(self, namespace: str, cpu=None, memory=None, count=None) -> None:
         """Set the operator's quota of a namespace to exactly these limits (None = no limit
         on that resource). ResourceQuota objects in the namespace still apply."""
@@ -96,14 +101,17 @@ class Operator:
         st = self._store
         if record.ops_quota == limits:
             return
+        st.save(record)
         record.ops_quota = limits
         record.meta.rv = st.bump()
+        st.touch("Namespace", None, namespace)
         st.event("Normal", "QuotaSet", "Namespace", None, namespace,
                  "hard: " + (", ".join(f"{q.LABELS[r]}={q.format_amount(r, v)}"
                                       for r, v in limits.items()) or "none"))
         self._controller._mark_all_short(namespace)
 
     # -- hosts ------------------------------------------------------------------------------
+    @transaction
     def add_host(self, name: str, nodes, distance=None) -> None:
         """Add a host of NUMA nodes ``[(cpu, memory), ...]`` (quantities or millicores /
         bytes) with an optional ``[K, K]`` SLIT distance matrix (default 10 local, 21 remote)."""
@@ -151,6 +159,7 @@ class Operator:
         hosts.distance.append(full)
         hosts.names.append(name)
         st.host_names[name] = HostRecord(name, rows.start, st.new_meta())
+        st.touch("Host", None, name)
         st.event("Normal", "HostAdded", "Host", None, name,
                  f"{k} NUMA nodes, cpu={format_cpu(sum(cpu))} memory={format_memory(sum(mem))}")
 
@@ -171,30 +180,37 @@ class Operator:
         if now not in allowed:
             raise ValueError(f"host {name!r} is {HOST_STATES[now]}; cannot {verb}")
         st.hosts.state[record.row] = state
+        st.save(record)
         record.meta.rv = st.bump()
+        st.touch("Host", None, name)
         st.event("Warning" if state != READY else "Normal", reason, "Host", None, name, message)
 
+    @transaction
     def fail_host(self, name: str) -> None:
         """The host is down: the next reconcile evicts its workloads (they become Pending and
         are re-placed where capacity allows)."""
         self._set_state(name, FAILED, (READY, MAINTENANCE), "fail", "HostFailed",
                         "host failed; its workloads will be evicted")
 
+    @transaction
     def recover_host(self, name: str) -> None:
         """A failed host is back and takes work again."""
         self._set_state(name, READY, (FAILED,), "recover (only a failed host can)",
                         "HostRecovered", "host recovered")
 
+    @transaction
     def enter_maintenance(self, name: str) -> None:
         """The host takes no new work; the next reconcile moves its workloads off."""
         self._set_state(name, MAINTENANCE, (READY,), "enter maintenance", "HostMaintenance",
                         "host entered maintenance; its workloads will be moved off")
 
+    @transaction
     def exit_maintenance(self, name: str) -> None:
         """The host takes work again."""
         self._set_state(name, READY, (MAINTENANCE,), "exit maintenance (it is not in it)",
                         "HostReady", "host left maintenance")
 
+    @transaction
     def remove_host(self, name: str) -> None:
         """Forget the host: what it held becomes Pending now (the next reconcile re-places it).
         Other hosts' bindings are untouched (host rows never move)."""
@@ -202,7 +218,7 @@ class Operator:
         record = self._host(name)
         st.hosts.state[record.row] = REMOVED
         del st.host_names[name]
-        st.bump()
+        st.touch("Host", None, name)
         st.event("Warning", "HostRemoved", "Host", None, name, "host removed")
         rows = st.rows
         held = np.flatnonzero(rows.view("host") == record.row)

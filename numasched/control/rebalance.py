@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..optimize import rebalance as rb
+from .atomic import reading, transaction
 from .store import KIND_VM, READY, REASON_NEW
 
 DEFAULT_MAX_UNAVAILABLE = "25%"
@@ -150,6 +151,7 @@ def _running(controller):
     return state, idx, host_rows, groups, np.array(caps, dtype=np.int64)
 
 
+@reading
 def plan(controller, *, max_moves: int = 10, objective: str = "hosts", pending=None,
          effort: float = 1.0, seed: int = 0) -> ControllerPlan:
     """The migration plan over the controller's Running workloads (nothing is changed)."""
@@ -178,6 +180,7 @@ def _pending_requests(controller):
     return controller._requests(pending) if pending.size else None
 
 
+@transaction
 def apply(controller, planned: ControllerPlan) -> ControllerPlan:
     """Perform ``planned``'s moves in order (module docstring); returns the plan marked applied
     with the steps actually made (a prefix of the plan)."""
@@ -278,6 +281,7 @@ class Periodic:
         return apply(controller, planned) if planned.steps else None
 
 
+@transaction
 def evict_underused(controller, *, threshold: float = 0.5, max_moves: int = 10) -> list:
     """The descheduler-like baseline: evict every workload of the least used Ready hosts whose
     utilisation (the larger of CPU and memory in use over capacity) is under ``threshold``,
@@ -316,7 +320,7 @@ def evict_underused(controller, *, threshold: float = 0.5, max_moves: int = 10) 
                  f"descheduler: {hosts.names[int(rows.host[r])]} is under-used")
     st.unbind(idx)
     rows.reason[idx] = REASON_NEW
-    rows.rv[idx] = st.bump(idx.size) + np.arange(idx.size)
+    rows.rv[idx] = st.bump()
     return keys
 
 

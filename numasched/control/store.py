@@ -21,7 +21,11 @@ Invariants (checked by ``Store.audit``)
     - a row whose object was deleted (``live`` false) is only kept until the next reconcile
       releases its capacity.
 
-Every write takes a new resource version from one counter (``Store.bump``), Kubernetes-style.
+Versions, Kubernetes- and etcd-style: every public call of the controller is one transaction
+(``Store.begin``); everything it writes takes the same resource version, the store revision
+``rv + 1`` of that transaction (``Store.bump``), and the revision only moves when something was
+written. ``dirty`` collects the keys ``(kind, namespace, name)`` of the objects a transaction
+touched (workload rows are found by their version instead), so a durable store writes only those.
 """
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ KIND_POD, KIND_VM = 0, 1
 ROW_KINDS = {KIND_POD: "Pod", KIND_VM: "VirtualMachine"}
 
 # Status reasons beyond the kernel's (0 placed, 1..5 pending codes of numasched.codes.REASONS)
-REASON_NEW = 100  # created, not reconciled yet
+REASON_NEW = 100       # created, not reconciled yet
+REASON_NO_HOST = 101   # bound (spec.nodeName) to a host that does not exist or is not ready
 
 DEFAULT_EVENT_LIMIT = 100_000
 
@@ -117,6 +122,14 @@ class _Columns:
     def view(self, name: str) -> np.ndarray:
         return getattr(self, name)[: self.n]
 
+    def copy(self):
+        """An independent copy (the columns are copied, nothing is shared)."""
+        clone = copy.copy(self)
+        clone._spec = dict(self._spec)
+        for name in self._spec:
+            setattr(clone, name, getattr(self, name).copy())
+        return clone
+
 
 class Workloads(_Columns):
     """Every workload instance as columns; see the module docstring."""
@@ -140,6 +153,8 @@ class Workloads(_Columns):
             "mem_by": (np.int64, 0, (width,)),  # bytes taken on each node of its host
             "reason": (np.int16, REASON_NEW, ()),
             "rv": (np.int64, 0, ()),            # resourceVersion of its last write
+            "placed_mode": (np.int8, -1, ()),   # NUMA mode code it was bound under, -1 unbound
+            "pin": (np.int32, -1, ()),          # spec.nodeName (index in Store.pin_names), -1 none
         })
 
     def row_of(self, uid: int) -> int:
@@ -163,6 +178,11 @@ class Hosts(_Columns):
         })
         self.distance: list[np.ndarray] = []  # [K, K] per row
         self.names: list[str] = []
+
+    def copy(self):
+        clone = super().copy()
+        clone.distance, clone.names = list(self.distance), list(self.names)
+        return clone
 
     def widen(self, width: int) -> None:
         super().widen(width)
@@ -199,6 +219,9 @@ class NamespaceRecord:
     meta: Meta
     ops_quota: dict = field(default_factory=dict)   # set by the operator plane
     manifest: dict | None = None
+    # resource -> usage when a quota was set below it (lowering a quota evicts nothing; usage
+    # may stay above the limit until it falls below, never grow): what audit allows
+    over: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -242,10 +265,16 @@ class HostRecord:
 
 
 class Store:
-    """Every piece of controller state; deep-copying it is a consistent snapshot."""
+    """Every piece of controller state; ``snapshot()`` is a consistent copy to roll back to."""
 
     def __init__(self, width: int = 1, event_limit: int = DEFAULT_EVENT_LIMIT):
-        self.rv = 0
+        self.rv = 0                 # the revision of the last committed transaction
+        self.txn_rv = 0             # the revision the open transaction writes (rv + 1)
+        self.wrote = False          # whether the open transaction wrote anything
+        self.txn_uid = 0            # the uid counter when the open transaction began
+        self.txn_events = 0         # events logged by the open transaction
+        self.dirty: set[tuple] = set()  # (kind, namespace, name) touched by the transaction
+        self.saved: dict[int, tuple] = {}  # records as they were before the transaction
         self.uid = 0
         self.round = 0
         self.event_seq = 0
@@ -258,32 +287,84 @@ class Store:
         self.quotas: dict[tuple[str, str], QuotaRecord] = {}
         self.deployments: dict[tuple[str, str], DeploymentRecord] = {}
         self.deployment_names: dict[int, tuple[str, str]] = {}  # id -> (namespace, name), kept
+        self.next_deployment = 0                       # the next Deployment id
         self.singles: dict[tuple[str, str, str], SingleRecord] = {}
         self.single_names: dict[int, tuple[str, str, str]] = {}  # uid -> key, until compaction
         self.short: set[int] = set()                   # Deployments below their replicas
         self.evicted_uids: list[np.ndarray] = []       # evicted by remove_host, to report
         self.usage: dict[str, list[int]] = {}          # namespace -> [cpu, memory, count]
         self.events: deque[Event] = deque(maxlen=event_limit)
+        self.pin_names: list[str] = []                 # host names rows are bound to by name
+        self.pin_ids: dict[str, int] = {}
+
+    def pin_id(self, host: str) -> int:
+        """The index of a host name in ``pin_names`` (added if new; never removed)."""
+        if host not in self.pin_ids:
+            self.pin_ids[host] = len(self.pin_names)
+            self.pin_names.append(host)
+        return self.pin_ids[host]
 
     def snapshot(self) -> "Store":
-        """An independent copy, to roll back to. Events are immutable and the per-host distance
-        matrices are only ever replaced, never written into, so those two are shared."""
-        events, distance = self.events, self.hosts.distance
-        self.events, self.hosts.distance = deque(), []
-        try:
-            clone = copy.deepcopy(self)
-        finally:
-            self.events, self.hosts.distance = events, distance
-        clone.events = deque(events, maxlen=events.maxlen)
-        clone.hosts.distance = list(distance)
+        """A copy to roll back to, taken when a transaction begins. The columns and the
+        containers are copied; the records in them are shared, and a transaction saves a
+        record (``save``) before it first changes one, so ``restore`` puts it back. Events,
+        manifests, specs and limit dicts are only ever replaced, never written into."""
+        clone = copy.copy(self)
+        clone.rows, clone.hosts = self.rows.copy(), self.hosts.copy()
+        clone.dirty = set(self.dirty)
+        for name in ("host_names", "namespaces", "quotas", "deployments", "singles",
+                     "deployment_names", "single_names", "pin_ids"):
+            setattr(clone, name, dict(getattr(self, name)))
+        clone.namespace_names = list(self.namespace_names)
+        clone.pin_names = list(self.pin_names)
+        clone.short = set(self.short)
+        clone.evicted_uids = list(self.evicted_uids)
+        clone.usage = {k: list(v) for k, v in self.usage.items()}
+        clone.events = deque(self.events, maxlen=self.events.maxlen)
+        clone.saved = {}
         return clone
 
-    # -- counters --------------------------------------------------------------------------
-    def bump(self, count: int = 1) -> int:
-        """Take ``count`` new resource versions; return the first."""
-        first = self.rv + 1
-        self.rv += count
-        return first
+    def save(self, record) -> None:
+        """Keep the state of ``record`` as it was before the open transaction changed it."""
+        if id(record) not in self.saved:
+            state = dict(record.__dict__)
+            if "meta" in state:
+                state["meta"] = copy.copy(state["meta"])
+            self.saved[id(record)] = (record, state)
+
+    def restore(self) -> None:
+        """Put back every record the failed transaction changed (see ``save``)."""
+        for record, state in self.saved.values():
+            record.__dict__.clear()
+            record.__dict__.update(state)
+        self.saved = {}
+
+    # -- transactions and counters ---------------------------------------------------------
+    def begin(self) -> None:
+        """Open a transaction: what it writes takes revision ``rv + 1``."""
+        self.txn_rv = self.rv + 1
+        self.wrote = False
+        self.txn_uid = self.uid
+        self.txn_events = 0
+        self.dirty.clear()
+        self.saved = {}
+
+    def end(self) -> None:
+        """The transaction was committed: the revision moves if it wrote anything."""
+        if self.wrote:
+            self.rv = self.txn_rv
+        self.wrote = False
+        self.dirty.clear()
+
+    def bump(self) -> int:
+        """The resource version of a write in the open transaction."""
+        self.wrote = True
+        return self.txn_rv
+
+    def touch(self, kind: str, namespace: str | None, name: str) -> None:
+        """The object ``(kind, namespace, name)`` was created, changed or deleted."""
+        self.wrote = True
+        self.dirty.add((kind, namespace, name))
 
     def new_meta(self) -> Meta:
         self.uid += 1
@@ -297,6 +378,8 @@ class Store:
     def event(self, type_: str, reason: str, kind: str, namespace: str | None, name: str,
               message: str, count: int = 1) -> None:
         self.event_seq += 1
+        self.txn_events += 1
+        self.wrote = True
         self.events.append(Event(self.event_seq, self.round, type_, reason, kind, namespace,
                                  name, message, count))
 
@@ -319,6 +402,9 @@ class Store:
         rows.nodes[idx] = 0
         rows.cpu_by[idx] = 0
         rows.mem_by[idx] = 0
+        rows.placed_mode[idx] = -1
+        if idx.size:
+            self.touch("Terminating", None, "-")   # dead rows are stored until released
 
     def compact(self) -> None:
         """Drop the rows of deleted objects that hold no capacity."""
@@ -376,6 +462,18 @@ class Store:
             problems.append("a bound row takes capacity on a node outside its mask")
         if n and (np.diff(rows.view("uid")) <= 0).any():
             problems.append("rows are not in creation order")
+        if ((host >= 0) & (host >= H)).any() or (H and (hosts.view("state")[host[bound]] == REMOVED).any()):
+            problems.append("a row is bound to a host that does not exist")
+        live = rows.view("live")
+        for ns_id, name in enumerate(self.namespace_names):
+            if name not in self.namespaces:
+                continue
+            sel = live & (rows.view("ns") == ns_id)
+            used = [int(rows.view("cpu")[sel].sum()), int(rows.view("mem")[sel].sum()),
+                    int(sel.sum())]
+            if self.usage.get(name, [0, 0, 0]) != used:
+                problems.append(f"namespace {name}: usage {self.usage.get(name)} recorded, "
+                                f"{used} held by its workloads")
         counts = np.bincount(rows.view("owner")[rows.view("live") & (rows.view("owner") >= 0)],
                              minlength=max(self.deployment_names, default=-1) + 1)
         for dep in self.deployments.values():
