@@ -7,6 +7,7 @@ All in-process (click's runner) on small sizes: a few seconds in total.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ EXAMPLES = REPO / "docs" / "examples"
 TOPOLOGY = str(EXAMPLES / "topology")
 WORKLOADS = str(EXAMPLES / "workloads.yaml")
 SMALL_DEMO = ["--hosts", "6", "--vms", "30", "--containers", "30"]
+STORE = f"sqlite:///{tempfile.mkdtemp(prefix='numasched-cli-')}/state.db"
 
 # Commands that serve forever print no report, so they have nothing to put through -o.
 SERVERS = {"extender"}
@@ -35,6 +37,14 @@ RUNS = {
     "place": ["place", "--topology", TOPOLOGY, "--workloads", WORKLOADS],
     "simulate": ["simulate", "--topology", TOPOLOGY, "--trace", str(EXAMPLES / "trace.csv")],
     "plan": ["plan", "--host-shape", "2x48c/384Gi", "--workloads", WORKLOADS],
+    # the store commands share one SQLite file in a temporary folder (in this order: sorted)
+    "apply": ["apply", "-f", str(EXAMPLES / "inventory.yaml"), "-f", str(EXAMPLES / "shop.yaml"),
+              "--store", STORE],
+    "controller": ["controller", "--rounds", "1", "--interval", "0.01", "--store", STORE],
+    "delete": ["delete", "pod", "postgres", "-n", "shop", "--ignore-not-found", "--store", STORE],
+    "describe": ["describe", "deployment", "web", "-n", "shop", "--store", STORE],
+    "events": ["events", "--store", STORE],
+    "get": ["get", "pods", "-A", "--store", STORE],
 }
 
 

@@ -27,29 +27,32 @@ from .objects import open_controller, store_option
 @click.option("--backend", type=click.Choice(list(_backend.BACKENDS)), default="auto",
               show_default=True, help="Placement backend.")
 @click.option("--output", "-o", type=click.Choice(OUTPUTS), default="table", show_default=True,
-              help="How each round is reported: a line (table), or one JSON / YAML document.")
+              help="table: a line per round that changed something; json / yaml: one document "
+                   "of those rounds when the service stops.")
 def command(store, interval, lease, rounds, policy, numa, backend, output) -> None:
     """Reconcile the store until stopped (SIGTERM or SIGINT: the round in progress is finished
     or rolled back, the lease released, and the process exits 0)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    done = [0]
+    done = []   # the rounds that changed something
 
     def report(result, leader: bool) -> None:
         if not leader:
             return
-        done[0] += 1
         if result.changed:
             line = {"round": result.round, "placed": result.count("placed"),
                     "pending": result.count("pending"), "evicted": result.count("evicted"),
                     "released": result.count("released")}
+            done.append(line)
             if output == "table":
                 click.echo(", ".join(f"{k} {v}" for k, v in line.items()))
-            else:
-                emit(line, output)
-        if rounds and done[0] >= rounds:
+        report.rounds += 1
+        if rounds and report.rounds >= rounds:
             stop.set()
 
+    report.rounds = 0
     with user_errors(), open_controller(store, policy=policy, numa=numa, backend=backend) as c:
         c.serve(interval=interval, lease=lease, stop=stop, on_round=report)
+        if output != "table":   # one document when the service stops: the rounds that changed
+            emit({"store": c.store_url, "rounds": done}, output)

@@ -198,15 +198,25 @@ def describe_command(kind, name, namespace, store, output) -> None:
 
 
 @object_command("delete")
-def delete_command(kind, name, namespace, store, output) -> None:
+@click.option("--ignore-not-found", is_flag=True, help="An object that does not exist is not an "
+              "error (nothing to delete).")
+def delete_command(kind, name, namespace, store, output, ignore_not_found) -> None:
     """Delete an object (a reconcile frees its capacity)."""
+    from ..control import NotFound
+
     kind = resolve_kind(kind)
+    action = "deleted"
     with user_errors(), open_controller(store) as c:
-        c.delete(kind, namespace, name)
+        try:
+            c.delete(kind, namespace, name)
+        except NotFound:
+            if not ignore_not_found:
+                raise
+            action = "not found"
     if output != "table":
-        return emit({"kind": kind, "namespace": namespace, "name": name, "action": "deleted"},
+        return emit({"kind": kind, "namespace": namespace, "name": name, "action": action},
                     output)
-    click.echo(f"{kind.lower()}/{name} deleted")
+    click.echo(f"{kind.lower()}/{name} {action}")
 
 
 @click.command("events")
