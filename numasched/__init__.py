@@ -13,11 +13,13 @@ Layers: ``numasched.api`` (Cluster, Requests, place, Placement) validates and co
 """
 from . import codes
 from ._backend import available as available_backends
+from ._backend import warmup
 from .api import Cluster, Placement, Requests, place
 from .embedding import HostScores, filter_hosts, score_batch, score_hosts
 from .optimize.plan import plan
 from .optimize.rebalance import Plan, rebalance
 
 __all__ = ["Cluster", "Requests", "Placement", "place", "codes", "available_backends",
-           "filter_hosts", "score_hosts", "score_batch", "HostScores", "rebalance", "Plan", "plan"]
+           "filter_hosts", "score_hosts", "score_batch", "HostScores", "rebalance", "Plan", "plan",
+           "warmup"]
 __version__ = "0.1.0"

@@ -1095,6 +1095,91 @@ cdef inline const int64_t* ptr2(const int64_t[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
 
 
+cdef int check_inputs(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
+                      const int64_t[:, :, ::1] distance, const uint8_t[::1] schedulable,
+                      const int64_t[:, ::1] free_cpu, const int64_t[:, ::1] free_mem,
+                      const int64_t[::1] cpu, const int64_t[::1] mem, const int8_t[::1] mode,
+                      const int32_t[::1] required_host, int policy, int node_choice,
+                      int64_t cpu_weight, int64_t mem_weight):
+    """The checks every entry point makes before touching anything: STATUS_SHAPE when the
+    cluster arrays ([H, K], distance [1 or H, K, K]) or the request arrays ([N]) disagree,
+    STATUS_CODE for an unknown policy, node choice or mode code or a weight outside
+    0..MAX_WEIGHT, else STATUS_OK. Entry points check their own output arrays."""
+    cdef int64_t H = node_cpu.shape[0], K = node_cpu.shape[1], N = cpu.shape[0], i
+    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
+            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
+            or schedulable.shape[0] != H or K > MAX_K or K < 1
+            or distance.shape[1] != K or distance.shape[2] != K
+            or not (distance.shape[0] == 1 or distance.shape[0] == H)
+            or mem.shape[0] != N or mode.shape[0] != N or required_host.shape[0] != N):
+        return STATUS_SHAPE
+    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
+            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
+        return STATUS_CODE
+    for i in range(N):
+        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
+            return STATUS_CODE
+    return STATUS_OK
+
+
+cdef object fleet_init(Fleet* f, const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
+                       const int64_t[:, :, ::1] distance, const uint8_t[::1] schedulable,
+                       int64_t* free_c, int64_t* free_m, int policy, int node_choice,
+                       int64_t cpu_weight, int64_t mem_weight):
+    """Point f at a call's inputs and derive its per-host state (totals, present masks, uniform
+    flags); the one setup of every entry point. Shapes are the caller's to check (H >= 0,
+    1 <= K <= MAX_K, distance [1 or H, K, K]); free_c/free_m point at the [H, K] free capacity
+    (NULL allowed when H == 0). Returns the arrays that own the derived state: the caller keeps
+    the returned object alive for as long as it uses f. Allocates O(H) once, never per request.
+    """
+    cdef int64_t H = node_cpu.shape[0], K = node_cpu.shape[1], h, k, first
+    cdef Py_ssize_t n = max(H, 1)   # one spare slot keeps every pointer valid when H == 0
+    totals = np.zeros((5, n), dtype=np.int64)   # tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, n_present
+    present = np.zeros(n, dtype=np.uint64)
+    uniform = np.zeros(n, dtype=np.uint8)
+    cdef int64_t[:, ::1] v_tot = totals
+    cdef uint64_t[::1] v_pr = present
+    cdef uint8_t[::1] v_un = uniform
+    f.H = H
+    f.K = K
+    f.cap_c = ptr2(node_cpu)
+    f.cap_m = ptr2(node_mem)
+    f.dist = &distance[0, 0, 0]
+    f.dist_stride = K * K if distance.shape[0] > 1 else 0
+    f.sched = &schedulable[0] if H > 0 else NULL
+    f.tot_cap_c = &v_tot[0, 0]
+    f.tot_cap_m = &v_tot[1, 0]
+    f.tot_free_c = &v_tot[2, 0]
+    f.tot_free_m = &v_tot[3, 0]
+    f.n_present = &v_tot[4, 0]
+    f.present = &v_pr[0]
+    f.uniform = &v_un[0]
+    f.free_c = free_c
+    f.free_m = free_m
+    f.policy = policy
+    f.node_choice = node_choice
+    f.cpu_weight = cpu_weight
+    f.mem_weight = mem_weight
+    with nogil:
+        for h in range(H):
+            f.uniform[h] = 1
+            first = -1
+            for k in range(K):
+                if f.cap_c[h * K + k] > 0 or f.cap_m[h * K + k] > 0:
+                    if first < 0:
+                        first = k
+                    elif (f.cap_c[h * K + k] != f.cap_c[h * K + first]
+                          or f.cap_m[h * K + k] != f.cap_m[h * K + first]):
+                        f.uniform[h] = 0
+                    f.present[h] |= (<uint64_t>1) << k
+                    f.n_present[h] += 1
+                    f.tot_cap_c[h] += f.cap_c[h * K + k]
+                    f.tot_cap_m[h] += f.cap_m[h * K + k]
+                f.tot_free_c[h] += f.free_c[h * K + k]
+                f.tot_free_m[h] += f.free_m[h * K + k]
+    return totals, present, uniform
+
+
 def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                const int64_t[:, :, ::1] distance, const uint8_t[::1] schedulable,
                const int64_t[::1] cpu, const int64_t[::1] mem, const int8_t[::1] mode,
@@ -1114,45 +1199,27 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     Runs without the GIL.
     """
     cdef int64_t H = node_cpu.shape[0], K = node_cpu.shape[1], N = cpu.shape[0]
-    cdef int64_t h, k, t, i, c, m, req, first, P = 1
-    cdef int md
+    cdef int64_t t, i, c, m, req, P = 1
+    cdef int md, status
     cdef Fleet f
     cdef Index x
     cdef Query q
     cdef Best best
 
-    if (node_mem.shape[0] != H or node_mem.shape[1] != K or free_cpu.shape[0] != H
-            or free_cpu.shape[1] != K or free_mem.shape[0] != H or free_mem.shape[1] != K
-            or schedulable.shape[0] != H or K > MAX_K or K < 1
-            or distance.shape[1] != K or distance.shape[2] != K
-            or not (distance.shape[0] == 1 or distance.shape[0] == H)
-            or mem.shape[0] != N or mode.shape[0] != N or required_host.shape[0] != N
-            or order.shape[0] != N or out_host.shape[0] != N or out_nodes.shape[0] != N
+    status = check_inputs(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem,
+                          mode, required_host, policy, node_choice, cpu_weight, mem_weight)
+    if status != STATUS_OK:
+        return status
+    if (order.shape[0] != N or out_host.shape[0] != N or out_nodes.shape[0] != N
             or out_reason.shape[0] != N or out_cpu.shape[0] != N or out_cpu.shape[1] != K
             or out_mem.shape[0] != N or out_mem.shape[1] != K):
         return STATUS_SHAPE
-    if not (0 <= policy <= POLICY_DOT_PRODUCT and 0 <= node_choice <= NODE_SPREAD
-            and 0 <= cpu_weight <= MAX_WEIGHT and 0 <= mem_weight <= MAX_WEIGHT):
-        return STATUS_CODE
-    for i in range(N):
-        if mode[i] < MODE_NONE or mode[i] > MODE_BEST_EFFORT:
-            return STATUS_CODE
     if N == 0:
         return STATUS_OK
 
-    # Per-call (never per-request) scratch, [H] each.
-    tot_cap_c = np.zeros(H, dtype=np.int64)
-    tot_cap_m = np.zeros(H, dtype=np.int64)
-    tot_free_c = np.zeros(H, dtype=np.int64)
-    tot_free_m = np.zeros(H, dtype=np.int64)
-    present = np.zeros(H, dtype=np.uint64)
-    n_present = np.zeros(H, dtype=np.int64)
-    uniform = np.zeros(H, dtype=np.uint8)
-    cdef int64_t[::1] v_tcc = tot_cap_c, v_tcm = tot_cap_m, v_tfc = tot_free_c, v_tfm = tot_free_m
-    cdef int64_t[::1] v_np = n_present
-    cdef uint64_t[::1] v_pr = present
-    cdef uint8_t[::1] v_un = uniform
-    cdef int64_t dummy = 0
+    # Per-call (never per-request) state: the Fleet and its derived host arrays.
+    state = fleet_init(&f, node_cpu, node_mem, distance, schedulable, <int64_t*>ptr2(free_cpu),
+                       <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
     # The host index: six int64 and one byte array of 2P nodes, and a kind per host: about 120
     # bytes per host.
@@ -1174,45 +1241,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.p1 = &v_tree[4, 0]
     x.p2 = &v_tree[5, 0]
 
-    f.H = H
-    f.K = K
-    f.cap_c = ptr2(node_cpu)
-    f.cap_m = ptr2(node_mem)
-    f.dist = &distance[0, 0, 0]
-    f.dist_stride = K * K if distance.shape[0] > 1 else 0
-    f.sched = &schedulable[0] if H > 0 else NULL
-    f.tot_cap_c = &v_tcc[0] if H > 0 else &dummy
-    f.tot_cap_m = &v_tcm[0] if H > 0 else &dummy
-    f.tot_free_c = &v_tfc[0] if H > 0 else &dummy
-    f.tot_free_m = &v_tfm[0] if H > 0 else &dummy
-    f.present = &v_pr[0] if H > 0 else NULL
-    f.n_present = &v_np[0] if H > 0 else &dummy
-    f.uniform = &v_un[0] if H > 0 else NULL
-    f.free_c = &free_cpu[0, 0] if H > 0 else NULL
-    f.free_m = &free_mem[0, 0] if H > 0 else NULL
-    f.policy = policy
-    f.node_choice = node_choice
-    f.cpu_weight = cpu_weight
-    f.mem_weight = mem_weight
-
     with nogil:
-        for h in range(H):
-            f.uniform[h] = 1
-            first = -1
-            for k in range(K):
-                if f.cap_c[h * K + k] > 0 or f.cap_m[h * K + k] > 0:
-                    if first < 0:
-                        first = k
-                    elif (f.cap_c[h * K + k] != f.cap_c[h * K + first]
-                          or f.cap_m[h * K + k] != f.cap_m[h * K + first]):
-                        f.uniform[h] = 0
-                    f.present[h] |= (<uint64_t>1) << k
-                    f.n_present[h] += 1
-                    f.tot_cap_c[h] += f.cap_c[h * K + k]
-                    f.tot_cap_m[h] += f.cap_m[h * K + k]
-                f.tot_free_c[h] += f.free_c[h * K + k]
-                f.tot_free_m[h] += f.free_m[h * K + k]
-
         index_build(&f, &x)
         for t in range(N):
             i = order[t]
@@ -1235,3 +1264,96 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                 out_reason[i] = pending_reason(&f, c, m, md, req, x.tc[1], x.tm[1])
     return STATUS_OK
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding: every host's answer for one request alone (numasched.embedding's filter_hosts,
+# score_hosts and score_batch). The placement loop's own helpers decide, so a host is feasible
+# exactly where place_into would put the request if that host were the only one allowed, on the
+# node set it would use, and the best rank is the host place_into's index search finds.
+# ---------------------------------------------------------------------------------------------
+
+# Under best-effort a narrower node set outranks any score: rank = score - width * WIDTH_RANK.
+# Scores are >= 0 and below 2**44 (dot-product with weights 1000 is the largest, < 2**43), so
+# comparing ranks compares (width, -score) lexicographically, as place_into does.
+cdef int64_t WIDTH_RANK_C = (<int64_t>1) << 44
+WIDTH_RANK = WIDTH_RANK_C
+
+
+cdef uint64_t node_mask(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode,
+                        int64_t width) noexcept nogil:
+    """The mask of the nodes commit() would take the request from on host h (free only read):
+    the proportional split's nodes under mode none, else the node set set_search chooses."""
+    cdef int64_t row_c[MAX_K]
+    cdef int64_t row_m[MAX_K]
+    cdef int nodes[MAX_K]
+    cdef uint64_t mask = 0
+    cdef int64_t j, k
+    if mode == MODE_NONE:
+        proportional(f, h, cpu, f.free_c + h * f.K, f.tot_free_c[h], row_c)
+        proportional(f, h, mem, f.free_m + h * f.K, f.tot_free_m[h], row_m)
+        for k in range(f.K):
+            if row_c[k] > 0 or row_m[k] > 0:
+                mask |= (<uint64_t>1) << k
+        return mask
+    set_search(f, h, cpu, mem, width, 0, 1, nodes)
+    for j in range(width):
+        mask |= (<uint64_t>1) << nodes[j]
+    return mask
+
+
+def score_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
+               const int64_t[:, :, ::1] distance, const uint8_t[::1] schedulable,
+               const int64_t[:, ::1] free_cpu, const int64_t[:, ::1] free_mem,
+               const int64_t[::1] cpu, const int64_t[::1] mem, const int8_t[::1] mode,
+               const int32_t[::1] required_host, int policy, int node_choice, int64_t cpu_weight,
+               int64_t mem_weight, int64_t[:, ::1] out_rank, uint64_t[:, ::1] out_nodes,
+               uint8_t[:, ::1] out_ok):
+    """For each request i alone and each host h: can it go there now, how good is it, and on
+    which NUMA nodes.
+
+    Arrays as in ``place_into`` (cpu, mem, mode, required_host of length M); free_cpu/free_mem
+    are only read. Writes out_ok[i, h] (1 = place_into would put request i on host h if h were
+    the only host allowed), out_rank[i, h] (higher is better: the host score, minus
+    width * WIDTH_RANK under best-effort) and out_nodes[i, h] (the mask of the nodes it would
+    use), each [M, H]; where out_ok is 0 the other two are 0. Returns 0, or a non-zero status
+    (see STATUS_MESSAGES) before anything is written. Runs without the GIL and allocates O(H)
+    once per call, nothing per host.
+    """
+    cdef int64_t H = node_cpu.shape[0], M = cpu.shape[0], h, i, c, m, req, w, s
+    cdef int md, status
+    cdef Fleet f
+    status = check_inputs(node_cpu, node_mem, distance, schedulable, free_cpu, free_mem, cpu, mem,
+                          mode, required_host, policy, node_choice, cpu_weight, mem_weight)
+    if status != STATUS_OK:
+        return status
+    if (out_rank.shape[0] != M or out_rank.shape[1] != H or out_nodes.shape[0] != M
+            or out_nodes.shape[1] != H or out_ok.shape[0] != M or out_ok.shape[1] != H):
+        return STATUS_SHAPE
+    if M == 0 or H == 0:
+        return STATUS_OK
+    # The Fleet's free pointers are writable because commit() writes through them; nothing
+    # here commits, so the caller's const free arrays are only read.
+    state = fleet_init(&f, node_cpu, node_mem, distance, schedulable, <int64_t*>ptr2(free_cpu),
+                       <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
+    with nogil:
+        for i in range(M):
+            c = cpu[i]
+            m = mem[i]
+            md = mode[i]
+            req = required_host[i]
+            for h in range(H):
+                out_ok[i, h] = 0
+                out_rank[i, h] = 0
+                out_nodes[i, h] = 0
+                if ((req >= 0 and req != h) or not f.sched[h] or f.tot_free_c[h] < c
+                        or f.tot_free_m[h] < m):
+                    continue
+                w = fit_width(&f, h, c, m, md, MAX_K)
+                if w == 0:
+                    continue
+                s = host_score(&f, h, c, m)
+                out_ok[i, h] = 1
+                out_rank[i, h] = s - w * WIDTH_RANK_C if md == MODE_BEST_EFFORT else s
+                out_nodes[i, h] = node_mask(&f, h, c, m, md, w)
+    return STATUS_OK

@@ -72,6 +72,9 @@ REASON_MESSAGES = {
 # Fixed point used by every score: a fraction x / cap is (x << FIXED_SHIFT) // cap.
 FIXED_SHIFT = 16
 FIXED_ONE = 1 << FIXED_SHIFT
+# Embedding ranks (numasched.embedding): under best-effort a narrower node set outranks any
+# score, so rank = score - width * WIDTH_RANK; every score is >= 0 and below 2**44.
+WIDTH_RANK = 1 << 44
 
 # Validation limits that keep every fixed-point product inside int64.
 MAX_NODES = 64               # node sets are uint64 bit masks

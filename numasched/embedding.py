@@ -2,11 +2,21 @@
 
 A scheduler that owns its own loop (a kube-scheduler plugin or extender, a VM manager, a batch
 system) asks, per pending workload, "which hosts can take it, and how good is each?". These
-functions answer with exactly the rules of ``place()`` (they run the Numba placement kernel's own
+functions answer with exactly the rules of ``place()`` (they run the placement kernel's own
 helpers, so there is no second implementation): a host passes ``filter_hosts`` exactly where
 ``place()`` would put the request if that host were the only one allowed, and the host with the
 best ``score_hosts`` (ties to the lowest index) is the host ``place()`` picks for that request
 alone.
+
+Backends
+--------
+``backend="auto"`` (the default) runs the compiled Cython kernel when it is built: the first
+call answers at once, with no JIT compile and without importing Numba. ``"cython"`` insists on
+it; ``"numba"`` runs the Numba kernel, parallel over chunks of hosts (``numba.set_num_threads``
+sets the threads), which compiles on first use in a fresh cache (said once on stderr;
+``numasched.warmup(backend="numba")`` does it ahead of time); ``"reference"`` runs the plain
+Python specification (slow; for tests). Every backend gives the same arrays, bit for bit, and
+every one runs without the GIL (except the reference), so threads can call them concurrently.
 
 Mapping onto Kubernetes
 -----------------------
@@ -28,6 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _backend
 from .api import Cluster, Requests, request_modes
 
 MAX_SCORE = 100          # kube-scheduler framework.MaxNodeScore
@@ -82,52 +93,58 @@ def _normalise(rank: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def score_batch(cluster: Cluster, requests, *, policy="best-fit",
-                numa: str = "restricted", node: str = "pack", free=None) -> HostScores:
+                numa: str = "restricted", node: str = "pack", free=None,
+                backend: str = "auto") -> HostScores:
     """Score M requests against H hosts, each request alone against the same free state.
 
     ``policy`` is a policy name or ``numasched.policies.Policy``, as for ``place()``. Returns
-    ``HostScores`` of [M, H] arrays. Runs the Numba kernel in parallel over hosts
-    (``numba.set_num_threads`` sets the thread count) without the GIL. A request's own
-    ``numa`` override and ``required_host`` pin apply, as in ``place()``.
+    ``HostScores`` of [M, H] arrays. A request's own ``numa`` override and ``required_host``
+    pin apply, as in ``place()``. ``backend``: auto (Cython when built), cython, numba or
+    reference (see the module docstring); the answer is the same on each. Runs without the GIL
+    on the compiled backends. Nothing passed in is modified.
     """
     from . import policies
-    from .kernels import placement
 
     cluster = _free_state(cluster, free)
     requests = _as_requests(requests)
     compiled = policies.get(policy).compile(numa=numa, node=node, order="given")
     modes = request_modes(cluster, requests, compiled.numa)
+    name, kernel, messages = _backend.score_kernel(backend)
     m, h = len(requests), cluster.hosts
     rank = np.zeros((m, h), dtype=np.int64)
     nodes = np.zeros((m, h), dtype=np.uint64)
     ok = np.zeros((m, h), dtype=np.uint8)
-    status = placement.score_into(
+    status = kernel(
         cluster.node_cpu, cluster.node_mem, cluster.distance, cluster.schedulable,
         cluster.free_cpu, cluster.free_mem, requests.cpu, requests.mem, modes,
         requests.required_host, compiled.score, compiled.node, compiled.cpu_weight,
         compiled.mem_weight, rank, nodes, ok,
     )
     if status != 0:
-        raise RuntimeError(f"the scoring kernel failed with status {status} "
-                           f"({placement.STATUS_MESSAGES.get(status, 'unknown')}); this is a numasched bug")
+        raise RuntimeError(f"the {name} scoring kernel failed with status {status} "
+                           f"({messages.get(status, 'unknown')}); this is a numasched bug")
     feasible = ok.astype(bool)
     return HostScores(_normalise(rank, feasible), np.where(feasible, nodes, 0).astype(np.uint64),
                       rank)
 
 
 def score_hosts(cluster: Cluster, request, *, policy="best-fit", numa: str = "restricted",
-                node: str = "pack", free=None) -> HostScores:
+                node: str = "pack", free=None, backend: str = "auto") -> HostScores:
     """Score one request (``Requests`` of length 1 or a ``(cpu, mem)`` pair) on every host.
 
-    Returns ``HostScores`` of [H] arrays; see the module docstring for the Kubernetes mapping.
+    Returns ``HostScores`` of [H] arrays; see the module docstring for the Kubernetes mapping
+    and the backends.
     """
     requests = _as_requests(request)
     if len(requests) != 1:
         raise ValueError(f"score_hosts takes one request, got {len(requests)}; use score_batch")
-    result = score_batch(cluster, requests, policy=policy, numa=numa, node=node, free=free)
+    result = score_batch(cluster, requests, policy=policy, numa=numa, node=node, free=free,
+                         backend=backend)
     return HostScores(result.score[0], result.nodes[0], result.rank[0])
 
 
-def filter_hosts(cluster: Cluster, request, *, numa: str = "restricted", free=None) -> np.ndarray:
+def filter_hosts(cluster: Cluster, request, *, numa: str = "restricted", free=None,
+                 backend: str = "auto") -> np.ndarray:
     """bool [H]: True exactly where ``place()`` would succeed with this host as the only one."""
-    return score_hosts(cluster, request, policy="first-fit", numa=numa, free=free).feasible
+    return score_hosts(cluster, request, policy="first-fit", numa=numa, free=free,
+                       backend=backend).feasible

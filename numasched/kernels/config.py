@@ -40,6 +40,11 @@ of that module), and a change to them must come with a touch of the kernel file.
 """
 from __future__ import annotations
 
+import sys
+import threading
+
+from numba.core import event
+
 NUMBA_JIT_KWARGS = {
     "nogil": True,
     "cache": True,
@@ -52,4 +57,53 @@ NUMBA_PARALLEL_KWARGS = {**NUMBA_JIT_KWARGS, "parallel": True}
 
 NUMBA_INLINE_KWARGS = {**NUMBA_JIT_KWARGS, "inline": "always"}
 
-__all__ = ["NUMBA_INLINE_KWARGS", "NUMBA_JIT_KWARGS", "NUMBA_PARALLEL_KWARGS"]
+
+# ---------------------------------------------------------------------------------------------
+# The compile notice. A cold compile of the placement kernels takes tens of seconds, and a
+# caller that embeds numasched (or kube-scheduler waiting on the extender) would otherwise see
+# nothing but silence. Numba's "numba:compile" event fires only when machine code is really
+# compiled (a cache hit loads without it), so the first such event for a numasched kernel
+# prints one line on stderr, once per process. Callers that choose Numba say why with
+# ``compile_reason``; kernels used on every backend (the fill order, the metrics, refine) get
+# the generic reason.
+# ---------------------------------------------------------------------------------------------
+COMPILE_ESTIMATE = "from a few seconds up to about a minute"
+DEFAULT_REASON = "this part of numasched runs on Numba on every backend"
+_notice = {"said": False, "reason": DEFAULT_REASON}
+_notice_lock = threading.Lock()
+
+
+def compile_reason(reason: str) -> None:
+    """Say why the next Numba kernels run (shown by the compile notice, if one is printed)."""
+    _notice["reason"] = reason
+
+
+def notice_text(kernel: str, reason: str) -> str:
+    return (f"numasched: compiling the Numba kernel {kernel} ({reason}); this takes "
+            f"{COMPILE_ESTIMATE}, once: the machine code is then cached on disk. "
+            f"numasched.warmup(backend=...) compiles ahead of time.\n")
+
+
+class _CompileNotice(event.Listener):
+    """Prints the notice at the first compile of a numasched kernel in this process."""
+
+    def on_start(self, ev):
+        func = getattr(ev.data.get("dispatcher"), "py_func", None)
+        module = getattr(func, "__module__", "") or ""
+        if not module.startswith("numasched."):
+            return
+        with _notice_lock:
+            if _notice["said"]:
+                return
+            _notice["said"] = True
+        sys.stderr.write(notice_text(f"{module}.{func.__qualname__}", _notice["reason"]))
+        sys.stderr.flush()
+
+    def on_end(self, ev):
+        pass
+
+
+event.register("numba:compile", _CompileNotice())
+
+__all__ = ["NUMBA_INLINE_KWARGS", "NUMBA_JIT_KWARGS", "NUMBA_PARALLEL_KWARGS", "compile_reason",
+           "notice_text"]

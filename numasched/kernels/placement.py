@@ -65,6 +65,7 @@ from ..codes import (
     REASON_NO_NUMA_FIT,
     REASON_TOO_LARGE,
 )
+from ..codes import WIDTH_RANK as _WIDTH_RANK
 from . import config
 
 MAX_K = MAX_NODES  # 64: node sets are uint64 bit masks
@@ -1272,10 +1273,11 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     return STATUS_OK
 
 
-# Under best-effort a narrower node set outranks any score: rank = score - width * WIDTH_RANK.
-# Scores are >= 0 and below 2**44 (dot-product with weights 1000 is the largest, < 2**43), so
-# comparing ranks is comparing (width, -score) lexicographically, as place() does.
-WIDTH_RANK = np.int64(1) << np.int64(44)
+# Under best-effort a narrower node set outranks any score: rank = score - width * WIDTH_RANK
+# (codes.WIDTH_RANK). Scores are >= 0 and below 2**44 (dot-product with weights 1000 is the
+# largest, < 2**43), so comparing ranks is comparing (width, -score) lexicographically, as
+# place() does.
+WIDTH_RANK = np.int64(_WIDTH_RANK)
 SCORE_CHUNKS = 64  # host chunks of score_into's parallel loop (one scratch each)
 
 
