@@ -10,6 +10,12 @@ reference backend (the executable specification), so this also exercises the Num
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
@@ -17,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numasched
-from numasched import codes, embedding
-from numasched.kernels import placement
+from numasched import _backend, codes, embedding
+from numasched.kernels import config, placement
 from numasched.policies import Policy
 
 from conftest import (
@@ -318,16 +324,18 @@ def test_score_batch_seeded_larger():
 
 
 def test_score_batch_same_on_one_and_two_threads():
+    """The Numba backend's parallel loop over host chunks gives the serial answer."""
     rng = np.random.default_rng(11)
     inst = random_instance(rng, hosts=150, nodes=2, n=12)  # more hosts than score chunks
     cluster, requests = build(inst)
     before = numba.get_num_threads()
-    results = []
+    results = [numasched.score_batch(cluster, requests, policy="balanced", numa="restricted",
+                                     backend=COMPILED[0])]
     try:
         for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(threads)
             results.append(numasched.score_batch(cluster, requests, policy="balanced",
-                                                 numa="restricted"))
+                                                 numa="restricted", backend="numba"))
     finally:
         numba.set_num_threads(before)
     for r in results[1:]:
@@ -335,17 +343,22 @@ def test_score_batch_same_on_one_and_two_threads():
             assert np.array_equal(getattr(r, name), getattr(results[0], name)), name
 
 
-def test_score_batch_from_python_threads():
-    """The kernel runs without the GIL: concurrent calls from threads give the same answers."""
+@pytest.mark.parametrize("backend", ["cython", "numba"])
+def test_score_batch_from_python_threads(backend):
+    """The kernels run without the GIL: concurrent calls from threads give the same answers."""
     from concurrent.futures import ThreadPoolExecutor
 
+    if backend not in _backend.available():
+        pytest.skip(f"backend {backend!r} is not built")
     rng = np.random.default_rng(12)
     cluster, requests = build(random_instance(rng, hosts=80, nodes=4, n=10))
     policies = ["best-fit", "worst-fit", "dot-product", "esxi"]
-    alone = [numasched.score_batch(cluster, requests, policy=p) for p in policies]
+    alone = [numasched.score_batch(cluster, requests, policy=p, backend=backend)
+             for p in policies]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        together = list(pool.map(lambda p: numasched.score_batch(cluster, requests, policy=p),
-                                 policies))
+        together = list(pool.map(
+            lambda p: numasched.score_batch(cluster, requests, policy=p, backend=backend),
+            policies))
     for a, b in zip(alone, together):
         for name in ("score", "nodes", "rank"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
@@ -358,6 +371,111 @@ def test_score_batch_accepts_a_pair_and_an_empty_batch():
     assert pair.score.shape == (1, 3) and np.array_equal(pair.score[0], alone.score)
     empty = numasched.score_batch(cluster, numasched.Requests([], []))
     assert empty.score.shape == empty.nodes.shape == empty.rank.shape == (0, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Backends: the same arrays on each, and no JIT wait on the default path
+# --------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+COMPILED = [b for b in ("cython", "numba") if b in _backend.available()]
+needs_core = pytest.mark.skipif(
+    "cython" not in _backend.available() and os.environ.get("CI") != "true",
+    reason="the Cython kernel is not built (CI requires it)")
+
+
+@settings(max_examples=examples(40))
+@given(inst=instances(max_hosts=5, max_requests=4), policy=st.sampled_from(POLICY_CHOICES),
+       numa=st.sampled_from(MODES), node=st.sampled_from(NODE_CHOICES))
+def test_every_backend_scores_alike(inst, policy, numa, node):
+    """Cython, Numba and the reference give the same arrays, bit for bit; the reference is
+    itself held to place() by the tests above (they run on the default backend)."""
+    cluster, requests = build(inst)
+    want = numasched.score_batch(cluster, requests, policy=policy, numa=numa, node=node,
+                                 backend="reference")
+    for backend in COMPILED:
+        got = numasched.score_batch(cluster, requests, policy=policy, numa=numa, node=node,
+                                    backend=backend)
+        for name in ("score", "nodes", "rank"):
+            assert np.array_equal(getattr(got, name), getattr(want, name)), (backend, name)
+    for i in range(len(requests)):
+        p = numasched.place(cluster, row(requests, i), policy=policy, numa=numa, node=node,
+                            backend="reference")
+        best = int(np.argmax(want.score[i])) if want.feasible[i].any() else -1
+        assert p.host[0] == best, i
+        if best >= 0:
+            assert p.nodes[0] == want.nodes[i, best], i
+
+
+def test_auto_is_cython_when_built():
+    assert _backend.resolve("auto") == _backend.available()[0]
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        numasched.score_hosts(CLUSTER, (1000, GiB), backend="gpu")
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        numasched.warmup("gpu")
+    assert codes.WIDTH_RANK == placement.WIDTH_RANK
+    if "cython" in _backend.available():
+        assert _backend._core.WIDTH_RANK == codes.WIDTH_RANK
+
+
+def test_warmup_returns_the_backend_that_ran():
+    for backend in _backend.available():
+        assert numasched.warmup(backend) == backend
+    assert numasched.warmup() == _backend.available()[0]
+    assert numasched.warmup(fill_order=True) == _backend.available()[0]
+
+
+def _fresh_process(code: str, cache_dir: Path, **env_extra) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new interpreter on this checkout with an empty-or-given Numba cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=env, cwd=str(REPO), timeout=300)
+
+
+@needs_core
+def test_first_embedding_call_compiles_nothing(tmp_path):
+    """A fresh process with an empty Numba cache: import, filter_hosts and score_hosts on the
+    default backend never load Numba, so nothing can be compiled and nothing waits for it."""
+    proc = _fresh_process("""
+        import sys
+        import numasched as ns
+        cluster = ns.Cluster.uniform(hosts=3, nodes_per_host=2, cpu_per_node=32_000,
+                                     mem_per_node=256 * 2**30)
+        ok = ns.filter_hosts(cluster, (8_000, 2**34))
+        s = ns.score_hosts(cluster, (8_000, 2**34), policy="balanced", numa="best-effort")
+        b = ns.score_batch(cluster, ns.Requests([8_000, 40_000], [2**34, 2**35]))
+        print(ok.tolist(), s.score.tolist(), b.score.tolist())
+        print("numba loaded:", "numba" in sys.modules)
+    """, tmp_path / "numba-cache")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[True, True, True] [100, 100, 100] "
+                                        "[[100, 100, 100], [100, 100, 100]]",
+                                        "numba loaded: False"]
+    assert "compiling" not in proc.stderr, proc.stderr
+    assert not any((tmp_path / "numba-cache").rglob("*.nbi"))  # nothing was cached either
+
+
+def test_numba_compiles_are_announced_once(tmp_path):
+    """The first compile of a numasched kernel in a process prints one line on stderr that
+    says what, why and how long; later compiles stay quiet, and so does a cache hit."""
+    code = """
+        from numasched.kernels import config, placement
+        config.compile_reason("backend='numba' was asked for")
+        print(placement.ceil_div(7, 2), placement.fx(1, 4))
+    """
+    cache = tmp_path / "numba-cache"
+    first = _fresh_process(code, cache, NUMBA_DISABLE_JIT="0")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["4", "16384"]
+    lines = [ln for ln in first.stderr.splitlines() if ln.startswith("numasched:")]
+    assert lines == [config.notice_text("numasched.kernels.placement.ceil_div",
+                                        "backend='numba' was asked for").rstrip("\n")]
+    assert "about a minute" in lines[0] and "numasched.warmup(" in lines[0]
+    again = _fresh_process(code, cache, NUMBA_DISABLE_JIT="0")   # loads from the cache
+    assert again.returncode == 0, again.stderr
+    assert "numasched:" not in again.stderr, again.stderr
 
 
 # --------------------------------------------------------------------------------------------
