@@ -691,8 +691,17 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #   p1[n], p2[n]  request-independent score aggregates of the policy (see leaf_values):
 #                 best-fit    p1 = min of g = wc*fx(free_c, cap_c) + wm*fx(free_m, cap_m)
 #                 worst-fit   p1 = max of g
-#                 dot-product p1 = max of fx(free_c, cap_c), p2 = max of fx(free_m, cap_m)
+#                 dot-product unused (see ext)
 #                 balanced    p1 = min, p2 = max of a = fx(used_c, cap_c) - fx(used_m, cap_m)
+#   ext[n][j]     dot-product only (node-major: one node's values share two cache lines):
+#                 M_j = the largest P_j*X + Q_j*Y, X = fx(free_c, cap_c), Y = fx(free_m, cap_m),
+#                 for DIRS fixed directions u_j = (P_j, Q_j) from the CPU axis to the memory
+#                 axis. The score is at most A*X + B*Y with A, B >= 0 set by the request; writing
+#                 (A, B) = (alpha*u_j + beta*u_{j+1}) / det over the two directions around it
+#                 bounds it by (alpha*M_j + beta*M_{j+1}) / det. Unlike the largest X and the
+#                 largest Y taken apart, this is exact whenever one host is the largest in both
+#                 directions (as among identical hosts, so ties prune by index as at the leaves),
+#                 and otherwise off by at most the spread of the hosts times 1 - cos(3 degrees).
 #   same[n]       every host below has the leftmost one's capacity, distance, schedulable flag
 #                 and free state (an equivalence class): the search scores only the leftmost,
 #                 which wins every tie among them, and skips the rest
@@ -709,6 +718,19 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
+    DIRS = 16                   # directions of the dot-product bound
+
+# The dot-product directions (P_j, Q_j): 64 * (cos, sin) of j * 6 degrees, rounded; consecutive
+# ones turn counter-clockwise (P_j * Q_{j+1} - Q_j * P_{j+1} > 0). With P, Q <= 64 and
+# X, Y <= 2**16, every product in score_bound stays below 2**56. kernels/placement.py holds the
+# same table (a test checks it).
+DIRECTIONS = ((64, 0), (64, 7), (63, 13), (61, 20), (58, 26), (55, 32), (52, 38), (48, 43),
+              (43, 48), (38, 52), (32, 55), (26, 58), (20, 61), (13, 63), (7, 64), (0, 64))
+cdef int64_t DIR_P[DIRS]
+cdef int64_t DIR_Q[DIRS]
+for _j in range(DIRS):
+    DIR_P[_j] = DIRECTIONS[_j][0]
+    DIR_Q[_j] = DIRECTIONS[_j][1]
 
 cdef int64_t BIG = (<int64_t>1) << 62  # neutral element of the min / max score aggregates
 
@@ -721,9 +743,11 @@ cdef struct Index:
     int64_t* nm
     int64_t* p1
     int64_t* p2
+    int64_t* ext                # [2P, DIRS] the dot-product maxima (unused by other policies)
     uint8_t* same               # [2P] 1 <=> every host below is identical to its leftmost one
     int64_t* kind               # [H] equal for adjacent hosts with equal capacity, distance, schedulable
     bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
+    bint dot                    # the policy is dot-product: ext is in use
     # Static bounds over every present node / host with capacity, for the query constants.
     int64_t min_cap_c           # smallest host CPU capacity > 0 (0 if none)
     int64_t min_cap_m
@@ -738,7 +762,7 @@ cdef struct Query:
     int64_t c, m                # the request
     int mode
     int64_t need_nc, need_nm    # some node below must have this much free (necessary)
-    int64_t k1, k2, k3, k4      # the policy's bound constants (query_bounds)
+    int64_t k1, k2, k3, k4      # the policy's bound constants (query_init)
 
 
 cdef struct Best:
@@ -753,8 +777,12 @@ cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
     x.tm[n] = EMPTY
     x.nc[n] = EMPTY
     x.nm[n] = EMPTY
+    cdef int64_t j
     x.p1[n] = BIG if x.p1_min else -BIG
     x.p2[n] = -BIG
+    if x.dot:
+        for j in range(DIRS):
+            x.ext[n * DIRS + j] = 0  # every host's value is >= 0
 
 
 cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
@@ -762,7 +790,7 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     cdef int64_t n = x.P + h, k, nc = 0, nm = 0
     cdef int64_t fc = f.tot_free_c[h], fm = f.tot_free_m[h]
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
-    cdef int64_t g
+    cdef int64_t g, j, X, Y
     if not f.sched[h] or f.n_present[h] == 0:
         empty_leaf(x, n)
         return
@@ -781,8 +809,10 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     if f.policy == POLICY_BEST_FIT or f.policy == POLICY_WORST_FIT:
         x.p1[n] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
     elif f.policy == POLICY_DOT_PRODUCT:
-        x.p1[n] = fx(fc, cc)
-        x.p2[n] = fx(fm, cm)
+        X = fx(fc, cc)
+        Y = fx(fm, cm)
+        for j in range(DIRS):
+            x.ext[n * DIRS + j] = DIR_P[j] * X + DIR_Q[j] * Y
     elif f.policy == POLICY_BALANCED:
         g = fx(cc - fc, cc) - fx(cm - fm, cm)
         x.p1[n] = g
@@ -812,6 +842,11 @@ cdef inline void pull(Fleet* f, Index* x, int64_t n, int64_t lo, int64_t half) n
     else:
         x.p1[n] = x.p1[a] if x.p1[a] > x.p1[b] else x.p1[b]
     x.p2[n] = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
+    cdef int64_t j, row
+    if x.dot:
+        for j in range(DIRS):
+            row = x.ext[a * DIRS + j]
+            x.ext[n * DIRS + j] = row if row > x.ext[b * DIRS + j] else x.ext[b * DIRS + j]
     if lo + half >= f.H:
         x.same[n] = x.same[a]  # the right child holds padding only
     else:
@@ -908,7 +943,7 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
     With dc = fx(c, cap_c) of a host that could take r (so c <= cap_c and dc <= 1.0), the bounds
     use dc between fx(c, max_cap_c) and min(1.0, fx(c, min_cap_c)), and the same for memory.
     """
-    cdef int64_t one = 1 << FIXED_SHIFT, w, wc = f.cpu_weight, wm = f.mem_weight
+    cdef int64_t one = 1 << FIXED_SHIFT, w, wc = f.cpu_weight, wm = f.mem_weight, A, B
     cdef int64_t dc_lo, dc_hi, dm_lo, dm_hi
     q.c = c
     q.m = m
@@ -950,9 +985,18 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
         # score = wc*fx(fc - c) + wm*fx(fm - m) <= g - wc*dc - wm*dm
         q.k1 = wc * dc_lo + wm * dm_lo
     elif f.policy == POLICY_DOT_PRODUCT:
-        # score = wc*dc*fx(fc) + wm*dm*fx(fm)
-        q.k1 = wc * dc_hi
-        q.k2 = wm * dm_hi
+        # score = wc*dc*X + wm*dm*Y <= A*X + B*Y, (A, B) = (wc*dc_hi, wm*dm_hi) = (alpha*u_j +
+        # beta*u_{j+1}) / det for the directions u_j, u_{j+1} around (A, B): k1 = alpha,
+        # k2 = beta (both >= 0), k3 = j, k4 = det > 0.
+        A = wc * dc_hi
+        B = wm * dm_hi
+        w = 0   # the last direction at or before (A, B): u_{w+1} is the first one past it
+        while w < DIRS - 2 and A * DIR_Q[w + 1] - B * DIR_P[w + 1] < 0:
+            w += 1
+        q.k1 = A * DIR_Q[w + 1] - B * DIR_P[w + 1]
+        q.k2 = DIR_P[w] * B - DIR_Q[w] * A
+        q.k3 = w
+        q.k4 = DIR_P[w] * DIR_Q[w + 1] - DIR_Q[w] * DIR_P[w + 1]
     elif f.policy == POLICY_BALANCED:
         # uc - um lies in [a + dc - dm - 1, a + dc - dm + 1]; score = 1.0 - |uc - um|
         q.k1 = dc_lo - dm_hi - 1
@@ -975,7 +1019,9 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcep
     if f.policy == POLICY_WORST_FIT:
         return x.p1[n] - q.k1
     if f.policy == POLICY_DOT_PRODUCT:
-        return q.k1 * x.p1[n] + q.k2 * x.p2[n]
+        # A*X + B*Y = (k1 * (u_j . p) + k2 * (u_{j+1} . p)) / k4 for every host p below, and the
+        # score is an integer: at most the floor of the same with the rows' maxima.
+        return (q.k1 * x.ext[n * DIRS + q.k3] + q.k2 * x.ext[n * DIRS + q.k3 + 1]) // q.k4
     if f.policy == POLICY_BALANCED:
         lo = x.p1[n] + q.k1
         hi = x.p2[n] + q.k2
@@ -1222,10 +1268,13 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
     # The host index: six int64 and one byte array of 2P nodes, and a kind per host: about 120
-    # bytes per host.
+    # bytes per host (and DIRS int64 per node more under dot-product: 376).
     while P < H:
         P *= 2
+    x.dot = policy == POLICY_DOT_PRODUCT
     tree = np.empty((6, 2 * P), dtype=np.int64)
+    ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
+    cdef int64_t[:, ::1] v_ext = ext
     same = np.empty(2 * P, dtype=np.uint8)
     kind = np.empty(max(H, 1), dtype=np.int64)
     cdef int64_t[:, ::1] v_tree = tree
@@ -1240,6 +1289,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.nm = &v_tree[3, 0]
     x.p1 = &v_tree[4, 0]
     x.p2 = &v_tree[5, 0]
+    x.ext = &v_ext[0, 0]
 
     with nogil:
         index_build(&f, &x)
