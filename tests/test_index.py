@@ -130,3 +130,104 @@ def test_compiled_backends_agree_at_scale(policy):
         a, b = (numasched.place(cluster, requests, policy=policy, numa=numa, backend=be)
                 for be in OTHER_BACKENDS[:2])
         assert_same_placement(a, b, context=f"{policy}, {numa}: ")
+
+
+# --------------------------------------------------------------------------------------------
+# Hard cases for the request-dependent bounds (dot-product's directional maxima, balanced's
+# utilisation gap): many hosts within a bound's slack of the best, exact ties between hosts that
+# are not neighbours (so no equivalence class merges them), identical hosts, mixed capacities.
+# --------------------------------------------------------------------------------------------
+from numasched.policies import Policy  # noqa: E402
+
+SCORES = [
+    "dot-product", "balanced",
+    Policy("w-dot-1000-1", score="dot-product", cpu_weight=1000, mem_weight=1),
+    Policy("w-dot-0-7", score="dot-product", cpu_weight=0, mem_weight=7),
+    Policy("w-dot-3-1000", score="dot-product", cpu_weight=3, mem_weight=1000),
+]
+
+
+def arc_cluster(rng, hosts: int, *, mixed_caps: bool) -> numasched.Cluster:
+    """Hosts whose free fractions (X, Y) lie near a quarter circle: every direction of request
+    has many hosts within a few units of the best, the case that separates a bound taking the
+    largest X and the largest Y apart from one that is exact; and near the diagonal, so that
+    balanced's target sits inside every subtree's min..max."""
+    caps_c = rng.choice([16_000, 32_000], size=hosts) if mixed_caps else np.full(hosts, 32_000)
+    caps_m = rng.choice([64, 128], size=hosts) * GiB if mixed_caps else np.full(hosts, 128 * GiB)
+    theta = rng.uniform(0, np.pi / 2, size=hosts)
+    radius = 0.7 + rng.integers(0, 3, size=hosts) * 1e-4   # three rings, a hair apart
+    fx_c = np.clip(radius * np.cos(theta) + 0.15, 0, 1)
+    fx_m = np.clip(radius * np.sin(theta) + 0.15, 0, 1)
+    free_c = (caps_c * fx_c).astype(np.int64)
+    free_m = (caps_m * fx_m).astype(np.int64)
+    node_cpu = np.stack([caps_c // 2, caps_c - caps_c // 2], axis=1)
+    node_mem = np.stack([caps_m // 2, caps_m - caps_m // 2], axis=1)
+    fc = np.stack([np.minimum(free_c // 2, node_cpu[:, 0]), free_c - free_c // 2], axis=1)
+    fm = np.stack([np.minimum(free_m // 2, node_mem[:, 0]), free_m - free_m // 2], axis=1)
+    return numasched.Cluster(node_cpu, node_mem, free_cpu=np.minimum(fc, node_cpu),
+                             free_mem=np.minimum(fm, node_mem))
+
+
+def fanned_requests(rng, n: int) -> numasched.Requests:
+    """Requests in every CPU:memory direction, from all-CPU to all-memory."""
+    cpu = rng.choice([1, 250, 1000, 2000, 4000], size=n)
+    mem = rng.choice([1, 2**20, GiB, 4 * GiB, 8 * GiB], size=n)
+    return numasched.Requests(cpu, mem)
+
+
+@pytest.mark.parametrize("mixed_caps", [False, True], ids=["one-class", "mixed-classes"])
+def test_many_hosts_within_the_bounds_slack(mixed_caps):
+    rng = np.random.default_rng(41)
+    cluster = arc_cluster(rng, 100, mixed_caps=mixed_caps)
+    requests = fanned_requests(rng, 40)
+    for policy in SCORES:
+        parity(cluster, requests, policy=policy, numa="none", order="given")
+        parity(cluster, requests, policy=policy, numa="restricted", order="given")
+
+
+@pytest.mark.parametrize("policy", SCORES, ids=lambda p: getattr(p, "name", p))
+def test_exact_ties_between_hosts_far_apart(policy):
+    """Two host states alternating (A, B, A, B, ...): every A ties every other A, none is next to
+    another, so only the bound and the lowest-index rule can stop the search; the ties move as
+    requests land."""
+    hosts = 64
+    cluster = numasched.Cluster.uniform(hosts=hosts, nodes_per_host=2, cpu_per_node=16_000,
+                                        mem_per_node=64 * GiB)
+    free_c = cluster.free_cpu.copy()
+    free_m = cluster.free_mem.copy()
+    free_c[0::2] = [12_000, 12_000]            # A: CPU-rich
+    free_m[0::2] = [16 * GiB, 16 * GiB]
+    free_c[1::2] = [4_000, 4_000]              # B: memory-rich
+    free_m[1::2] = [48 * GiB, 48 * GiB]
+    cluster = cluster.with_free(free_c, free_m)
+    rng = np.random.default_rng(7)
+    requests = fanned_requests(rng, 50)
+    for numa in ("none", "best-effort"):
+        parity(cluster, requests, policy=policy, numa=numa, order="given")
+
+
+@pytest.mark.parametrize("policy", SCORES, ids=lambda p: getattr(p, "name", p))
+def test_identical_hosts_under_request_dependent_bounds(policy):
+    """Every host identical and the requests fanned over every direction: each request's best
+    is the lowest-index host of the freest class, which the directional bound must find exactly."""
+    cluster = numasched.Cluster.uniform(hosts=60, nodes_per_host=2, cpu_per_node=32_000,
+                                        mem_per_node=128 * GiB)
+    rng = np.random.default_rng(8)
+    parity(cluster, fanned_requests(rng, 80), policy=policy, numa="restricted",
+           order="decreasing")
+
+
+def test_the_dot_product_directions_agree_and_turn():
+    """The Cython and Numba kernels use one table of directions, from the CPU axis to the memory
+    axis, each turning counter-clockwise from the last (the bound's coefficients need it)."""
+    from numasched.kernels import placement
+
+    dirs = placement.DIRECTIONS
+    assert dirs[0] == (64, 0) and dirs[-1] == (0, 64)
+    for (p0, q0), (p1, q1) in zip(dirs, dirs[1:]):
+        assert p0 * q1 - q0 * p1 > 0
+    assert max(max(d) for d in dirs) <= 64   # keeps the bound's products below 2**56
+    from numasched import _backend
+
+    if _backend._core is not None:
+        assert _backend._core.DIRECTIONS == dirs

@@ -800,7 +800,10 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # aggregates; same[n] = 1 when every host below is identical to the leftmost one (kind[h]: equal
 # for adjacent hosts with equal capacity, distance and schedulable flag). ``bounds`` holds the
 # static constants (MIN_CAP_C ... MAX_PRESENT). The search keeps its stack in ``stack``
-# (rows ST_N, ST_LO, ST_W, ST_S, ST_SPAN), allocated once per call.
+# (rows ST_N, ST_LO, ST_W, ST_S, ST_SPAN), allocated once per call. Under dot-product ``ext``
+# ([2P, DIRS], node-major) holds per node the largest DIR_P[j] * X + DIR_Q[j] * Y over the hosts
+# below (X, Y: their free fractions), the bound of _core.pyx's comment block; other policies
+# pass a [1, DIRS] placeholder.
 # ---------------------------------------------------------------------------------------------
 TC, TM, NC, NM, P1, P2 = 0, 1, 2, 3, 4, 5
 MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT = range(7)
@@ -808,6 +811,13 @@ ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
 BIG = np.int64(1) << np.int64(62)
+# The dot-product directions of _core.pyx (a test checks the tables agree): 64 * (cos, sin) of
+# j * 6 degrees, rounded, turning from the CPU axis to the memory axis.
+DIRECTIONS = ((64, 0), (64, 7), (63, 13), (61, 20), (58, 26), (55, 32), (52, 38), (48, 43),
+              (43, 48), (38, 52), (32, 55), (26, 58), (20, 61), (13, 63), (7, 64), (0, 64))
+DIRS = len(DIRECTIONS)
+DIR_P = np.array([d[0] for d in DIRECTIONS], dtype=np.int64)
+DIR_Q = np.array([d[1] for d in DIRECTIONS], dtype=np.int64)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -816,22 +826,25 @@ def p1_by_min(policy):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def empty_leaf(tree, n, p1_min):
+def empty_leaf(tree, ext, n, p1_min, dot):
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
     for row in range(4):  # TC, TM, NC, NM
         tree[np.uintp(row), n] = EMPTY
     tree[P1, n] = BIG if p1_min else -BIG
     tree[P2, n] = -BIG
+    if dot:
+        for j in range(DIRS):
+            ext[n, np.uintp(j)] = 0  # every host's value is >= 0
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
-                tot_free_c, tot_free_m, policy, wc, wm):
+def leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_cap_c,
+                tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
     """Write host h's values into its leaf (EMPTY when it takes no new work)."""
     n = np.uintp(P + h)
     hu = np.uintp(h)
     if not sched[hu] or n_present[hu] == 0:
-        empty_leaf(tree, n, p1_by_min(policy))
+        empty_leaf(tree, ext, n, p1_by_min(policy), policy == POLICY_DOT_PRODUCT)
         return
     nc = np.int64(0)
     nm = np.int64(0)
@@ -856,8 +869,11 @@ def leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c
     if policy == POLICY_BEST_FIT or policy == POLICY_WORST_FIT:
         tree[P1, n] = wc * fx(fc, cc) + wm * fx(fm, cm)
     elif policy == POLICY_DOT_PRODUCT:
-        tree[P1, n] = fx(fc, cc)
-        tree[P2, n] = fx(fm, cm)
+        X = fx(fc, cc)
+        Y = fx(fm, cm)
+        for j in range(DIRS):
+            ju = np.uintp(j)
+            ext[n, ju] = DIR_P[ju] * X + DIR_Q[ju] * Y
     elif policy == POLICY_BALANCED:
         g = fx(cc - fc, cc) - fx(cm - fm, cm)
         tree[P1, n] = g
@@ -879,7 +895,7 @@ def same_host(kind, free_c, free_m, a, b):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def pull(tree, same, kind, free_c, free_m, n, lo, half, H, p1_min):
+def pull(tree, ext, same, kind, free_c, free_m, n, lo, half, H, p1_min, dot):
     """Node n's values from its two children; lo is its leftmost host, half its children's span."""
     nu = np.uintp(n)
     a = np.uintp(2 * n)
@@ -892,6 +908,10 @@ def pull(tree, same, kind, free_c, free_m, n, lo, half, H, p1_min):
     else:
         tree[P1, nu] = tree[P1, a] if tree[P1, a] > tree[P1, b] else tree[P1, b]
     tree[P2, nu] = tree[P2, a] if tree[P2, a] > tree[P2, b] else tree[P2, b]
+    if dot:
+        for j in range(DIRS):
+            ju = np.uintp(j)
+            ext[nu, ju] = ext[a, ju] if ext[a, ju] > ext[b, ju] else ext[b, ju]
     if lo + half >= H:
         same[nu] = same[a]  # the right child holds padding only
     else:
@@ -928,17 +948,18 @@ def same_kind(cap_c, cap_m, dist, sched, a, b):
 
 
 @njit(**config.NUMBA_JIT_KWARGS)
-def index_build(tree, same, kind, bounds, P, cap_c, cap_m, dist, free_c, free_m, sched, present,
-                n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
+def index_build(tree, ext, same, kind, bounds, P, cap_c, cap_m, dist, free_c, free_m, sched,
+                present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
     H = cap_c.shape[0]
     K = cap_c.shape[1]
     p1_min = p1_by_min(policy)
+    dot = policy == POLICY_DOT_PRODUCT
     bounds[:] = 0
     bounds[MIN_NODE_C] = -1
     bounds[MIN_NODE_M] = -1
     for h in range(H):
-        leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
-                    tot_free_c, tot_free_m, policy, wc, wm)
+        leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_cap_c,
+                    tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
         kind[h] = h
         if h > 0 and same_kind(cap_c, cap_m, dist, sched, h - 1, h):
             kind[h] = kind[h - 1]
@@ -962,24 +983,25 @@ def index_build(tree, same, kind, bounds, P, cap_c, cap_m, dist, free_c, free_m,
     for n in range(P, 2 * P):
         same[n] = 1
     for n in range(P + H, 2 * P):
-        empty_leaf(tree, np.uintp(n), p1_min)
+        empty_leaf(tree, ext, np.uintp(n), p1_min, dot)
     for n in range(P - 1, 0, -1):
         span = node_span(P, n)
-        pull(tree, same, kind, free_c, free_m, n, n * span - P, span >> 1, H, p1_min)
+        pull(tree, ext, same, kind, free_c, free_m, n, n * span - P, span >> 1, H, p1_min, dot)
 
 
 @njit(**config.NUMBA_JIT_KWARGS)
-def index_update(tree, same, kind, P, h, free_c, free_m, sched, present, n_present, tot_cap_c,
-                 tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
+def index_update(tree, ext, same, kind, P, h, free_c, free_m, sched, present, n_present,
+                 tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
     """Host h's free state changed: refresh its leaf and the path to the root."""
     H = free_c.shape[0]
     p1_min = p1_by_min(policy)
-    leaf_values(tree, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
+    dot = policy == POLICY_DOT_PRODUCT
+    leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
                 tot_free_c, tot_free_m, policy, wc, wm)
     n = (P + h) >> 1
     span = 2
     while n >= 1:
-        pull(tree, same, kind, free_c, free_m, n, h - h % span, span >> 1, H, p1_min)
+        pull(tree, ext, same, kind, free_c, free_m, n, h - h % span, span >> 1, H, p1_min, dot)
         n >>= 1
         span <<= 1
 
@@ -991,11 +1013,11 @@ def ceil_div(a, b):
 
 @njit(**config.NUMBA_JIT_KWARGS)
 def query_init(tree, bounds, policy, wc, wm, c, m, mode):
-    """(ok, need_nc, need_nm, k1, k2): the constants of _core.pyx's query_init; ok = 0 when no
-    host can fit the request now."""
+    """(ok, need_nc, need_nm, k1, k2, k3, k4): the constants of _core.pyx's query_init; ok = 0
+    when no host can fit the request now."""
     one = np.int64(FIXED_ONE)
     if tree[TC, 1] < c or tree[TM, 1] < m:
-        return False, _Z, _Z, _Z, _Z
+        return False, _Z, _Z, _Z, _Z, _Z, _ONE
     need_nc = np.int64(0)
     need_nm = np.int64(0)
     if mode == MODE_SINGLE:
@@ -1015,22 +1037,32 @@ def query_init(tree, bounds, policy, wc, wm, c, m, mode):
     dm_hi = one if bounds[MIN_CAP_M] == 0 else min(one, (m << FIXED_SHIFT) // bounds[MIN_CAP_M])
     k1 = np.int64(0)
     k2 = np.int64(0)
+    k3 = np.int64(0)
+    k4 = np.int64(1)
     if policy == POLICY_BEST_FIT:
         k1 = (wc + wm) * one
         k2 = wc * dc_hi + wm * dm_hi + wc + wm
     elif policy == POLICY_WORST_FIT:
         k1 = wc * dc_lo + wm * dm_lo
     elif policy == POLICY_DOT_PRODUCT:
-        k1 = wc * dc_hi
-        k2 = wm * dm_hi
+        # (A, B) = (k1 * u_k3 + k2 * u_{k3+1}) / k4 over the directions around it (_core.pyx).
+        A = wc * dc_hi
+        B = wm * dm_hi
+        w = 0
+        while w < DIRS - 2 and A * DIR_Q[w + 1] - B * DIR_P[w + 1] < 0:
+            w += 1
+        k1 = A * DIR_Q[w + 1] - B * DIR_P[w + 1]
+        k2 = DIR_P[w] * B - DIR_Q[w] * A
+        k3 = np.int64(w)
+        k4 = DIR_P[w] * DIR_Q[w + 1] - DIR_Q[w] * DIR_P[w + 1]
     elif policy == POLICY_BALANCED:
         k1 = dc_lo - dm_hi - 1
         k2 = dc_hi - dm_lo + 1
-    return True, need_nc, need_nm, k1, k2
+    return True, need_nc, need_nm, k1, k2, k3, k4
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def score_bound(tree, n, policy, k1, k2):
+def score_bound(tree, ext, n, policy, k1, k2, k3, k4):
     """An upper bound on host_score over the hosts below node n that can take the request."""
     nu = np.uintp(n)
     if policy == POLICY_BEST_FIT:
@@ -1039,7 +1071,7 @@ def score_bound(tree, n, policy, k1, k2):
     if policy == POLICY_WORST_FIT:
         return tree[P1, nu] - k1
     if policy == POLICY_DOT_PRODUCT:
-        return k1 * tree[P1, nu] + k2 * tree[P2, nu]
+        return (k1 * ext[nu, np.uintp(k3)] + k2 * ext[nu, np.uintp(k3 + 1)]) // k4
     if policy == POLICY_BALANCED:
         lo = tree[P1, nu] + k1
         hi = tree[P2, nu] + k2
@@ -1075,9 +1107,9 @@ def push(stack, top, n, lo, w, s, span):
 
 
 @njit(**config.NUMBA_JIT_KWARGS)
-def index_find(tree, same, stack, P, cap_c, cap_m, free_c, free_m, dist, present, n_present,
-               uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c, m, mode,
-               need_nc, need_nm, k1, k2, scratch):
+def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, present,
+               n_present, uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c,
+               m, mode, need_nc, need_nm, k1, k2, k3, k4, scratch):
     """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits."""
     by_width = mode == MODE_BEST_EFFORT
     best_h = np.int64(-1)
@@ -1086,7 +1118,7 @@ def index_find(tree, same, stack, P, cap_c, cap_m, free_c, free_m, dist, present
     stack[ST_N, 0] = 1
     stack[ST_LO, 0] = 0
     stack[ST_W, 0] = 1
-    stack[ST_S, 0] = score_bound(tree, 1, policy, k1, k2)
+    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, k1, k2, k3, k4)
     stack[ST_SPAN, 0] = P
     top = 1
     while top > 0:
@@ -1131,8 +1163,8 @@ def index_find(tree, same, stack, P, cap_c, cap_m, free_c, free_m, dist, present
                 and tree[NC, np.uintp(a)] >= need_nc and tree[NM, np.uintp(a)] >= need_nm)
         ok_b = (tree[TC, np.uintp(b)] >= c and tree[TM, np.uintp(b)] >= m
                 and tree[NC, np.uintp(b)] >= need_nc and tree[NM, np.uintp(b)] >= need_nm)
-        sa = score_bound(tree, a, policy, k1, k2) if ok_a else _Z
-        sb = score_bound(tree, b, policy, k1, k2) if ok_b else _Z
+        sa = score_bound(tree, ext, a, policy, k1, k2, k3, k4) if ok_a else _Z
+        sb = score_bound(tree, ext, b, policy, k1, k2, k3, k4) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
         right_first = ok_a and ok_b and ((by_width and wb < wa)
@@ -1224,11 +1256,12 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     while P < H:
         P *= 2
     tree = np.empty((6, 2 * P), dtype=np.int64)
+    ext = np.empty((2 * P if policy == POLICY_DOT_PRODUCT else 1, DIRS), dtype=np.int64)
     same = np.empty(2 * P, dtype=np.uint8)
     kind = np.empty(max(H, 1), dtype=np.int64)
     bounds = np.empty(7, dtype=np.int64)
     stack = np.empty((5, STACK), dtype=np.int64)
-    index_build(tree, same, kind, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
+    index_build(tree, ext, same, kind, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
                 schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
                 policy, wc, wm)
 
@@ -1242,12 +1275,14 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
         best_h = np.int64(-1)
         best_w = np.int64(0)
         if req < 0:
-            ok, need_nc, need_nm, k1, k2 = query_init(tree, bounds, policy, wc, wm, c, m, md)
+            ok, need_nc, need_nm, k1, k2, k3, k4 = query_init(tree, bounds, policy, wc, wm, c, m,
+                                                              md)
             if ok:
-                best_h, best_w = index_find(tree, same, stack, P, node_cpu, node_mem, free_cpu,
-                                            free_mem, distance, present, n_present, uniform,
-                                            tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy,
-                                            wc, wm, c, m, md, need_nc, need_nm, k1, k2, scratch)
+                best_h, best_w = index_find(tree, ext, same, stack, P, node_cpu, node_mem,
+                                            free_cpu, free_mem, distance, present, n_present,
+                                            uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
+                                            policy, wc, wm, c, m, md, need_nc, need_nm, k1, k2,
+                                            k3, k4, scratch)
         else:
             ru = np.uintp(req)
             if (schedulable[ru] and tot_free_c[ru] >= c and tot_free_m[ru] >= m):
@@ -1263,7 +1298,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
                                    tot_free_c, tot_free_m, c, m, md, best_w, out_cpu, out_mem, i,
                                    scratch)
             out_host[iu] = best_h
-            index_update(tree, same, kind, P, best_h, free_cpu, free_mem, schedulable, present,
+            index_update(tree, ext, same, kind, P, best_h, free_cpu, free_mem, schedulable, present,
                          n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
         else:
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
