@@ -701,7 +701,7 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #                 bounds it by (alpha*M_j + beta*M_{j+1}) / det. Unlike the largest X and the
 #                 largest Y taken apart, this is exact whenever one host is the largest in both
 #                 directions (as among identical hosts, so ties prune by index as at the leaves),
-#                 and otherwise off by at most the spread of the hosts times 1 - cos(3 degrees).
+#                 and otherwise off by at most the hosts' spread times 1 - cos(1.5 degrees).
 #   same[n]       every host below has the leftmost one's capacity, distance, schedulable flag
 #                 and free state (an equivalence class): the search scores only the leftmost,
 #                 which wins every tie among them, and skips the rest
@@ -718,14 +718,14 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
-    DIRS = 16                   # directions of the dot-product bound
+    DIRS = 32                   # directions of the dot-product bound (len(DOT_DIRECTIONS))
 
-# The dot-product directions (P_j, Q_j): 64 * (cos, sin) of j * 6 degrees, rounded; consecutive
-# ones turn counter-clockwise (P_j * Q_{j+1} - Q_j * P_{j+1} > 0). With P, Q <= 64 and
-# X, Y <= 2**16, every product in score_bound stays below 2**56. kernels/placement.py holds the
-# same table (a test checks it).
-DIRECTIONS = ((64, 0), (64, 7), (63, 13), (61, 20), (58, 26), (55, 32), (52, 38), (48, 43),
-              (43, 48), (38, 52), (32, 55), (26, 58), (20, 61), (13, 63), (7, 64), (0, 64))
+# The dot-product directions u_j = (P_j, Q_j) of numasched.codes (shared with the Numba kernel):
+# from the CPU axis to the memory axis, each turning counter-clockwise from the last
+# (P_j * Q_{j+1} - Q_j * P_{j+1} > 0). With P, Q <= 256 and X, Y <= 2**16, every product in
+# score_bound stays below 2**60.
+from .codes import DOT_DIRECTIONS as DIRECTIONS
+assert len(DIRECTIONS) == DIRS
 cdef int64_t DIR_P[DIRS]
 cdef int64_t DIR_Q[DIRS]
 for _j in range(DIRS):
@@ -1268,7 +1268,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
     # The host index: six int64 and one byte array of 2P nodes, and a kind per host: about 120
-    # bytes per host (and DIRS int64 per node more under dot-product: 376).
+    # bytes per host (and DIRS int64 per node more under dot-product: about 620).
     while P < H:
         P *= 2
     x.dot = policy == POLICY_DOT_PRODUCT

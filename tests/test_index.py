@@ -223,10 +223,10 @@ def test_the_dot_product_directions_agree_and_turn():
     from numasched.kernels import placement
 
     dirs = placement.DIRECTIONS
-    assert dirs[0] == (64, 0) and dirs[-1] == (0, 64)
+    assert dirs[0] == (256, 0) and dirs[-1] == (0, 256)
     for (p0, q0), (p1, q1) in zip(dirs, dirs[1:]):
         assert p0 * q1 - q0 * p1 > 0
-    assert max(max(d) for d in dirs) <= 64   # keeps the bound's products below 2**56
+    assert max(max(d) for d in dirs) <= 256   # keeps the bound's products below 2**60
     from numasched import _backend
 
     if _backend._core is not None:

@@ -65,6 +65,7 @@ from ..codes import (
     REASON_NO_NUMA_FIT,
     REASON_TOO_LARGE,
 )
+from ..codes import DOT_DIRECTIONS
 from ..codes import WIDTH_RANK as _WIDTH_RANK
 from . import config
 
@@ -811,10 +812,9 @@ ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
 BIG = np.int64(1) << np.int64(62)
-# The dot-product directions of _core.pyx (a test checks the tables agree): 64 * (cos, sin) of
-# j * 6 degrees, rounded, turning from the CPU axis to the memory axis.
-DIRECTIONS = ((64, 0), (64, 7), (63, 13), (61, 20), (58, 26), (55, 32), (52, 38), (48, 43),
-              (43, 48), (38, 52), (32, 55), (26, 58), (20, 61), (13, 63), (7, 64), (0, 64))
+# The dot-product directions (numasched.codes, shared with _core.pyx), from the CPU axis to the
+# memory axis.
+DIRECTIONS = DOT_DIRECTIONS
 DIRS = len(DIRECTIONS)
 DIR_P = np.array([d[0] for d in DIRECTIONS], dtype=np.int64)
 DIR_Q = np.array([d[1] for d in DIRECTIONS], dtype=np.int64)
