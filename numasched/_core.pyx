@@ -702,6 +702,13 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #                 largest Y taken apart, this is exact whenever one host is the largest in both
 #                 directions (as among identical hosts, so ties prune by index as at the leaves),
 #                 and otherwise off by at most the hosts' spread times 1 - cos(1.5 degrees).
+#   top[n]        worst-fit only (node-major): the top state, i.e. the free totals and
+#                 capacities (fc, fm, cc, cm) shared by every host below whose g is p1[n], and
+#                 g2, the largest g of the hosts in any other state (when two states share the
+#                 largest g, g2 = p1[n]). The bound is the larger of the top state's exact score
+#                 and g2's bound: exact for a subtree whose best hosts are all alike, so hosts
+#                 tied with the best so far (often hundreds, spread over the tree) prune by index
+#                 instead of each being walked down to.
 #   same[n]       every host below has the leftmost one's capacity, distance, schedulable flag
 #                 and free state (an equivalence class): the search scores only the leftmost,
 #                 which wins every tie among them, and skips the rest
@@ -718,6 +725,7 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
+    TOP = 5                     # worst-fit top-state values per node: fc, fm, cc, cm, g2
     DIRS = 32                   # directions of the dot-product bound (len(DOT_DIRECTIONS))
 
 # The dot-product directions u_j = (P_j, Q_j) of numasched.codes (shared with the Numba kernel):
@@ -744,10 +752,12 @@ cdef struct Index:
     int64_t* p1
     int64_t* p2
     int64_t* ext                # [2P, DIRS] the dot-product maxima (unused by other policies)
+    int64_t* top                # [2P, TOP] worst-fit: the state of the hosts with the largest g
     uint8_t* same               # [2P] 1 <=> every host below is identical to its leftmost one
     int64_t* kind               # [H] equal for adjacent hosts with equal capacity, distance, schedulable
     bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
     bint dot                    # the policy is dot-product: ext is in use
+    bint wf                     # the policy is worst-fit: top is in use
     # Static bounds over every present node / host with capacity, for the query constants.
     int64_t min_cap_c           # smallest host CPU capacity > 0 (0 if none)
     int64_t min_cap_m
@@ -783,6 +793,10 @@ cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
     if x.dot:
         for j in range(DIRS):
             x.ext[n * DIRS + j] = 0  # every host's value is >= 0
+    if x.wf:
+        for j in range(TOP - 1):
+            x.top[n * TOP + j] = -1  # no host's state
+        x.top[n * TOP + TOP - 1] = -BIG
 
 
 cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
@@ -808,6 +822,12 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     x.p2[n] = 0
     if f.policy == POLICY_BEST_FIT or f.policy == POLICY_WORST_FIT:
         x.p1[n] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
+        if x.wf:
+            x.top[n * TOP + 0] = fc
+            x.top[n * TOP + 1] = fm
+            x.top[n * TOP + 2] = cc
+            x.top[n * TOP + 3] = cm
+            x.top[n * TOP + 4] = -BIG
     elif f.policy == POLICY_DOT_PRODUCT:
         X = fx(fc, cc)
         Y = fx(fm, cm)
@@ -847,10 +867,33 @@ cdef inline void pull(Fleet* f, Index* x, int64_t n, int64_t lo, int64_t half) n
         for j in range(DIRS):
             row = x.ext[a * DIRS + j]
             x.ext[n * DIRS + j] = row if row > x.ext[b * DIRS + j] else x.ext[b * DIRS + j]
+    if x.wf:
+        top_pull(x, n, a, b)
     if lo + half >= f.H:
         x.same[n] = x.same[a]  # the right child holds padding only
     else:
         x.same[n] = x.same[a] and x.same[b] and same_host(f, x, lo, lo + half)
+
+
+cdef inline void top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept nogil:
+    """Worst-fit: node n's top state (the state of its hosts with the largest g, if one state
+    has it alone) and g2, the largest g of the hosts in any other state."""
+    cdef int64_t j, src, other, g2
+    cdef bint same = 1
+    for j in range(TOP - 1):
+        if x.top[a * TOP + j] != x.top[b * TOP + j]:
+            same = 0
+            break
+    if same:
+        src = a
+        g2 = x.top[a * TOP + 4] if x.top[a * TOP + 4] > x.top[b * TOP + 4] else x.top[b * TOP + 4]
+    else:
+        src = a if x.p1[a] >= x.p1[b] else b
+        other = b if src == a else a
+        g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.p1[other] else x.p1[other]
+    for j in range(TOP - 1):
+        x.top[n * TOP + j] = x.top[src * TOP + j]
+    x.top[n * TOP + 4] = g2
 
 
 cdef inline int64_t node_span(Index* x, int64_t n) noexcept nogil:
@@ -1016,8 +1059,16 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcep
     if f.policy == POLICY_BEST_FIT:
         room = x.p1[n] - q.k2
         return q.k1 - (room if room > 0 else 0)
+    cdef int64_t ex, bound
+    cdef int64_t* t
     if f.policy == POLICY_WORST_FIT:
-        return x.p1[n] - q.k1
+        t = x.top + n * TOP
+        bound = t[4] - q.k1
+        if t[0] >= q.c and t[1] >= q.m:
+            ex = f.cpu_weight * fx(t[0] - q.c, t[2]) + f.mem_weight * fx(t[1] - q.m, t[3])
+            if ex > bound:
+                bound = ex
+        return bound
     if f.policy == POLICY_DOT_PRODUCT:
         # A*X + B*Y = (k1 * (u_j . p) + k2 * (u_{j+1} . p)) / k4 for every host p below, and the
         # score is an integer: at most the floor of the same with the rows' maxima.
@@ -1268,12 +1319,16 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
     # The host index: six int64 and one byte array of 2P nodes, and a kind per host: about 120
-    # bytes per host (and DIRS int64 per node more under dot-product: about 620).
+    # bytes per host (and DIRS int64 per node more under dot-product: about 620; TOP under
+    # worst-fit: about 200).
     while P < H:
         P *= 2
     x.dot = policy == POLICY_DOT_PRODUCT
     tree = np.empty((6, 2 * P), dtype=np.int64)
     ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
+    x.wf = policy == POLICY_WORST_FIT
+    top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
+    cdef int64_t[:, ::1] v_top = top
     cdef int64_t[:, ::1] v_ext = ext
     same = np.empty(2 * P, dtype=np.uint8)
     kind = np.empty(max(H, 1), dtype=np.int64)
@@ -1290,6 +1345,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.p1 = &v_tree[4, 0]
     x.p2 = &v_tree[5, 0]
     x.ext = &v_ext[0, 0]
+    x.top = &v_top[0, 0]
 
     with nogil:
         index_build(&f, &x)

@@ -134,13 +134,14 @@ def test_compiled_backends_agree_at_scale(policy):
 
 # --------------------------------------------------------------------------------------------
 # Hard cases for the request-dependent bounds (dot-product's directional maxima, balanced's
-# utilisation gap): many hosts within a bound's slack of the best, exact ties between hosts that
+# utilisation gap, worst-fit's top state): many hosts within a bound's slack of the best, exact ties between hosts that
 # are not neighbours (so no equivalence class merges them), identical hosts, mixed capacities.
 # --------------------------------------------------------------------------------------------
 from numasched.policies import Policy  # noqa: E402
 
 SCORES = [
-    "dot-product", "balanced",
+    "dot-product", "balanced", "worst-fit",
+    Policy("w-worst-1-9", score="worst-fit", cpu_weight=1, mem_weight=9),
     Policy("w-dot-1000-1", score="dot-product", cpu_weight=1000, mem_weight=1),
     Policy("w-dot-0-7", score="dot-product", cpu_weight=0, mem_weight=7),
     Policy("w-dot-3-1000", score="dot-product", cpu_weight=3, mem_weight=1000),

@@ -801,10 +801,11 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # aggregates; same[n] = 1 when every host below is identical to the leftmost one (kind[h]: equal
 # for adjacent hosts with equal capacity, distance and schedulable flag). ``bounds`` holds the
 # static constants (MIN_CAP_C ... MAX_PRESENT). The search keeps its stack in ``stack``
-# (rows ST_N, ST_LO, ST_W, ST_S, ST_SPAN), allocated once per call. Under dot-product ``ext``
-# ([2P, DIRS], node-major) holds per node the largest DIR_P[j] * X + DIR_Q[j] * Y over the hosts
-# below (X, Y: their free fractions), the bound of _core.pyx's comment block; other policies
-# pass a [1, DIRS] placeholder.
+# (rows ST_N, ST_LO, ST_W, ST_S, ST_SPAN), allocated once per call. ``ext`` (node-major) holds
+# the per-node values of _core.pyx's ``ext`` and ``top``: under dot-product [2P, DIRS], the
+# largest DIR_P[j] * X + DIR_Q[j] * Y over the hosts below (X, Y: their free fractions); under
+# worst-fit [2P, TOP], the top state (columns T_FC, T_FM, T_CC, T_CM) and T_G2; other policies
+# pass a [1, 1] placeholder. Its width says whose values it holds (DIRS != TOP != 1).
 # ---------------------------------------------------------------------------------------------
 TC, TM, NC, NM, P1, P2 = 0, 1, 2, 3, 4, 5
 MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT = range(7)
@@ -816,6 +817,8 @@ BIG = np.int64(1) << np.int64(62)
 # memory axis.
 DIRECTIONS = DOT_DIRECTIONS
 DIRS = len(DIRECTIONS)
+T_FC, T_FM, T_CC, T_CM, T_G2 = 0, 1, 2, 3, 4
+TOP = 5
 DIR_P = np.array([d[0] for d in DIRECTIONS], dtype=np.int64)
 DIR_Q = np.array([d[1] for d in DIRECTIONS], dtype=np.int64)
 
@@ -835,6 +838,10 @@ def empty_leaf(tree, ext, n, p1_min, dot):
     if dot:
         for j in range(DIRS):
             ext[n, np.uintp(j)] = 0  # every host's value is >= 0
+    elif ext.shape[1] == TOP:  # worst-fit
+        for j in range(TOP - 1):
+            ext[n, np.uintp(j)] = -1  # no host's state
+        ext[n, T_G2] = -BIG
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -868,6 +875,12 @@ def leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_
     tree[P2, n] = 0
     if policy == POLICY_BEST_FIT or policy == POLICY_WORST_FIT:
         tree[P1, n] = wc * fx(fc, cc) + wm * fx(fm, cm)
+        if policy == POLICY_WORST_FIT:
+            ext[n, T_FC] = fc
+            ext[n, T_FM] = fm
+            ext[n, T_CC] = cc
+            ext[n, T_CM] = cm
+            ext[n, T_G2] = -BIG
     elif policy == POLICY_DOT_PRODUCT:
         X = fx(fc, cc)
         Y = fx(fm, cm)
@@ -912,6 +925,22 @@ def pull(tree, ext, same, kind, free_c, free_m, n, lo, half, H, p1_min, dot):
         for j in range(DIRS):
             ju = np.uintp(j)
             ext[nu, ju] = ext[a, ju] if ext[a, ju] > ext[b, ju] else ext[b, ju]
+    elif ext.shape[1] == TOP:  # worst-fit (ext's width says whose values it holds): top_pull
+        same_state = True
+        for j in range(TOP - 1):
+            if ext[a, np.uintp(j)] != ext[b, np.uintp(j)]:
+                same_state = False
+                break
+        if same_state:
+            src = a
+            g2 = max(ext[a, T_G2], ext[b, T_G2])
+        else:
+            src = a if tree[P1, a] >= tree[P1, b] else b
+            other = b if src == a else a
+            g2 = max(ext[src, T_G2], tree[P1, other])
+        for j in range(TOP - 1):
+            ext[nu, np.uintp(j)] = ext[src, np.uintp(j)]
+        ext[nu, T_G2] = g2
     if lo + half >= H:
         same[nu] = same[a]  # the right child holds padding only
     else:
@@ -1062,14 +1091,22 @@ def query_init(tree, bounds, policy, wc, wm, c, m, mode):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def score_bound(tree, ext, n, policy, k1, k2, k3, k4):
+def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4):
     """An upper bound on host_score over the hosts below node n that can take the request."""
     nu = np.uintp(n)
     if policy == POLICY_BEST_FIT:
         room = tree[P1, nu] - k2
         return k1 - (room if room > 0 else 0)
     if policy == POLICY_WORST_FIT:
-        return tree[P1, nu] - k1
+        # the top state's exact score, or the largest g of any other state, bounded as before
+        bound = ext[nu, T_G2] - k1
+        fc = ext[nu, T_FC]
+        fm = ext[nu, T_FM]
+        if fc >= c and fm >= m:
+            ex = wc * fx(fc - c, ext[nu, T_CC]) + wm * fx(fm - m, ext[nu, T_CM])
+            if ex > bound:
+                bound = ex
+        return bound
     if policy == POLICY_DOT_PRODUCT:
         return (k1 * ext[nu, np.uintp(k3)] + k2 * ext[nu, np.uintp(k3 + 1)]) // k4
     if policy == POLICY_BALANCED:
@@ -1118,7 +1155,7 @@ def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, pr
     stack[ST_N, 0] = 1
     stack[ST_LO, 0] = 0
     stack[ST_W, 0] = 1
-    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, k1, k2, k3, k4)
+    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, k3, k4)
     stack[ST_SPAN, 0] = P
     top = 1
     while top > 0:
@@ -1163,8 +1200,8 @@ def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, pr
                 and tree[NC, np.uintp(a)] >= need_nc and tree[NM, np.uintp(a)] >= need_nm)
         ok_b = (tree[TC, np.uintp(b)] >= c and tree[TM, np.uintp(b)] >= m
                 and tree[NC, np.uintp(b)] >= need_nc and tree[NM, np.uintp(b)] >= need_nm)
-        sa = score_bound(tree, ext, a, policy, k1, k2, k3, k4) if ok_a else _Z
-        sb = score_bound(tree, ext, b, policy, k1, k2, k3, k4) if ok_b else _Z
+        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, k3, k4) if ok_a else _Z
+        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, k3, k4) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
         right_first = ok_a and ok_b and ((by_width and wb < wa)
@@ -1256,7 +1293,12 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     while P < H:
         P *= 2
     tree = np.empty((6, 2 * P), dtype=np.int64)
-    ext = np.empty((2 * P if policy == POLICY_DOT_PRODUCT else 1, DIRS), dtype=np.int64)
+    if policy == POLICY_DOT_PRODUCT:
+        ext = np.empty((2 * P, DIRS), dtype=np.int64)
+    elif policy == POLICY_WORST_FIT:
+        ext = np.empty((2 * P, TOP), dtype=np.int64)
+    else:
+        ext = np.empty((1, 1), dtype=np.int64)
     same = np.empty(2 * P, dtype=np.uint8)
     kind = np.empty(max(H, 1), dtype=np.int64)
     bounds = np.empty(7, dtype=np.int64)
