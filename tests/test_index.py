@@ -179,8 +179,8 @@ def fanned_requests(rng, n: int) -> numasched.Requests:
 @pytest.mark.parametrize("mixed_caps", [False, True], ids=["one-class", "mixed-classes"])
 def test_many_hosts_within_the_bounds_slack(mixed_caps):
     rng = np.random.default_rng(41)
-    cluster = arc_cluster(rng, 100, mixed_caps=mixed_caps)
-    requests = fanned_requests(rng, 40)
+    cluster = arc_cluster(rng, 64, mixed_caps=mixed_caps)
+    requests = fanned_requests(rng, 30)
     for policy in SCORES:
         parity(cluster, requests, policy=policy, numa="none", order="given")
         parity(cluster, requests, policy=policy, numa="restricted", order="given")
