@@ -1053,8 +1053,11 @@ cdef inline bint could_hold(Index* x, Query* q, int64_t n) noexcept nogil:
             and x.nm[n] >= q.need_nm)
 
 
-cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
-    """An upper bound on host_score over the hosts below node n that can take the request."""
+cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t cut) noexcept nogil:
+    """An upper bound on host_score over the hosts below node n that can take the request.
+
+    A bound below ``cut`` (the best score so far) prunes whatever its value, so where a cheap
+    bound is already below it the exact one is not computed."""
     cdef int64_t room, lo, hi
     if f.policy == POLICY_BEST_FIT:
         room = x.p1[n] - q.k2
@@ -1062,6 +1065,8 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcep
     cdef int64_t ex, bound
     cdef int64_t* t
     if f.policy == POLICY_WORST_FIT:
+        if x.p1[n] - q.k1 < cut:
+            return x.p1[n] - q.k1   # the bound over all g, no division
         t = x.top + n * TOP
         bound = t[4] - q.k1
         if t[0] >= q.c and t[1] >= q.m:
@@ -1112,7 +1117,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     st_n[0] = 1
     st_lo[0] = 0
     st_w[0] = 1
-    st_s[0] = score_bound(f, x, q, 1)
+    st_s[0] = score_bound(f, x, q, 1, -BIG)
     top = 1
     while top > 0:
         top -= 1
@@ -1149,7 +1154,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             child = 2 * n + j
             ok[j] = could_hold(x, q, child)
             if ok[j]:
-                cs[j] = score_bound(f, x, q, child)
+                cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
                 cw[j] = 1 if (not by_width or (x.nc[child] >= q.c and x.nm[child] >= q.m)) else 2
         if ok[0] and ok[1]:
             j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])

@@ -1091,13 +1091,18 @@ def query_init(tree, bounds, policy, wc, wm, c, m, mode):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4):
-    """An upper bound on host_score over the hosts below node n that can take the request."""
+def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4, cut):
+    """An upper bound on host_score over the hosts below node n that can take the request.
+
+    A bound below ``cut`` (the best score so far) prunes whatever its value, so where a cheap
+    bound is already below it the exact one is not computed."""
     nu = np.uintp(n)
     if policy == POLICY_BEST_FIT:
         room = tree[P1, nu] - k2
         return k1 - (room if room > 0 else 0)
     if policy == POLICY_WORST_FIT:
+        if tree[P1, nu] - k1 < cut:
+            return tree[P1, nu] - k1   # the bound over all g, no division
         # the top state's exact score, or the largest g of any other state, bounded as before
         bound = ext[nu, T_G2] - k1
         fc = ext[nu, T_FC]
@@ -1155,7 +1160,7 @@ def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, pr
     stack[ST_N, 0] = 1
     stack[ST_LO, 0] = 0
     stack[ST_W, 0] = 1
-    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, k3, k4)
+    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, k3, k4, -BIG)
     stack[ST_SPAN, 0] = P
     top = 1
     while top > 0:
@@ -1200,8 +1205,9 @@ def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, pr
                 and tree[NC, np.uintp(a)] >= need_nc and tree[NM, np.uintp(a)] >= need_nm)
         ok_b = (tree[TC, np.uintp(b)] >= c and tree[TM, np.uintp(b)] >= m
                 and tree[NC, np.uintp(b)] >= need_nc and tree[NM, np.uintp(b)] >= need_nm)
-        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, k3, k4) if ok_a else _Z
-        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, k3, k4) if ok_b else _Z
+        cut = best_s if best_h >= 0 else -BIG
+        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, k3, k4, cut) if ok_a else _Z
+        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, k3, k4, cut) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
         right_first = ok_a and ok_b and ((by_width and wb < wa)
