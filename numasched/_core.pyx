@@ -1077,7 +1077,10 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     if f.policy == POLICY_DOT_PRODUCT:
         # A*X + B*Y = (k1 * (u_j . p) + k2 * (u_{j+1} . p)) / k4 for every host p below, and the
         # score is an integer: at most the floor of the same with the rows' maxima.
-        return (q.k1 * x.ext[n * DIRS + q.k3] + q.k2 * x.ext[n * DIRS + q.k3 + 1]) // q.k4
+        room = q.k1 * x.ext[n * DIRS + q.k3] + q.k2 * x.ext[n * DIRS + q.k3 + 1]
+        if cut >= 0 and room < cut * q.k4:
+            return cut - 1   # >= floor(room / k4), without the division (cut * k4 < 2**61)
+        return room // q.k4
     if f.policy == POLICY_BALANCED:
         lo = x.p1[n] + q.k1
         hi = x.p2[n] + q.k2

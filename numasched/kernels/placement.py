@@ -1113,7 +1113,10 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4, cut):
                 bound = ex
         return bound
     if policy == POLICY_DOT_PRODUCT:
-        return (k1 * ext[nu, np.uintp(k3)] + k2 * ext[nu, np.uintp(k3 + 1)]) // k4
+        room = k1 * ext[nu, np.uintp(k3)] + k2 * ext[nu, np.uintp(k3 + 1)]
+        if cut >= 0 and room < cut * k4:
+            return cut - 1   # >= floor(room / k4), without the division (cut * k4 < 2**61)
+        return room // k4
     if policy == POLICY_BALANCED:
         lo = tree[P1, nu] + k1
         hi = tree[P2, nu] + k2
