@@ -194,6 +194,11 @@ def _check_events(text: str, source: str, lim: _limits.Limits) -> None:
             if stack:
                 stack[-1][1] += size
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):
+            # libyaml >= 0.2.6 scans flow collections ahead and stops at its own depth limit
+            # before the events reach the check above: the same refusal, in the same words.
+            raise ValueError(f"{_at(source)}more than {lim.max_yaml_depth:,} levels of nesting "
+                             f"(limits.max_yaml_depth){_where(exc.problem_mark)}") from None
         raise ValueError(yaml_error(exc, source)) from None
     finally:
         loader.dispose()
