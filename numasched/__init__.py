@@ -21,5 +21,16 @@ from .optimize.rebalance import Plan, rebalance
 
 __all__ = ["Cluster", "Requests", "Placement", "place", "codes", "available_backends",
            "filter_hosts", "score_hosts", "score_batch", "HostScores", "rebalance", "Plan", "plan",
-           "warmup"]
+           "warmup", "sweep", "cells"]
+
+
+def __getattr__(name: str):
+    # sweep() and cells() need the distributed extra (dask, pandas): imported on first use, so
+    # ``import numasched`` never imports dask.
+    if name in ("sweep", "cells"):
+        from .evaluation import sweep as _sweep
+        return getattr(_sweep, name)
+    raise AttributeError(f"module 'numasched' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

@@ -23,10 +23,10 @@ def cli() -> None:
 # One module per command (or per small family of commands), defining ``command`` (or a list
 # ``commands``); a new command is one module and one entry here.
 from . import (  # noqa: E402
-    controller, demo, extender, objects, pacific, place, plan, policies, simulate, topology,
+    controller, demo, extender, objects, pacific, place, plan, policies, simulate, sweep, topology,
 )
 
-for _module in (demo, pacific, topology, place, simulate, extender, plan, policies, objects,
+for _module in (demo, pacific, topology, place, simulate, sweep, extender, plan, policies, objects,
                 controller):
     for _command in getattr(_module, "commands", None) or [_module.command]:
         cli.add_command(_command)
