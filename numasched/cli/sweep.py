@@ -62,9 +62,10 @@ def _int(x) -> str:
     return "-" if pd.isna(x) else f"{int(x):,}"
 
 
-def _render(frame, title: str, always=("policy",), first=()) -> None:
-    """The runs as a rich table: the parameters that vary, then the main outcomes (hosts used
-    and their lower bound, local accesses, estimated relative throughput, wall time)."""
+def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
+    """The runs as a rich table: the parameters that vary, then the main outcomes (pending at
+    the end, never placed for replays, hosts used and their lower bound, local accesses,
+    estimated relative throughput, wall time)."""
     from rich.console import Console
 
     from ..io.report import _table
@@ -74,13 +75,16 @@ def _render(frame, title: str, always=("policy",), first=()) -> None:
         c for c in ("workload", "cluster", "shape", "hosts", "policy", "numa", "order", "node",
                     "refine", "seed")
         if (c in always or frame[c].nunique(dropna=False) > 1)
-        and not (c == "cluster" and uniform)]
-    outcomes = ("placed", "pending", "used", "bound", "local", "thrpt", "ms")
+        and not (c == "cluster" and uniform) and c not in skip]
+    replays = bool((frame["kind"] == "replay").any())
+    outcomes = ("placed", "pending", *(("never",) if replays else ()), "used", "bound", "local",
+                "thrpt", "ms")
     t = _table(title, *lib_params, *outcomes, left=tuple(lib_params))
     for _, r in frame.iterrows():
         params = ["-" if (v := r[c]) is None or v != v or str(v) == "<NA>" else str(v)
                   for c in lib_params]
-        t.add_row(*params, _int(r["placed"]), _int(r["pending"]), _int(r["hosts_used"]),
+        never = (_int(r["never_placed"]),) if replays else ()
+        t.add_row(*params, _int(r["placed"]), _int(r["pending"]), *never, _int(r["hosts_used"]),
                   _int(r["hosts_lower_bound"]), _pct(r["locality"]),
                   "-" if r["relative_throughput"] != r["relative_throughput"]
                   else f"{r['relative_throughput']:.3f}", f"{1000 * r['wall_s']:.1f}")
@@ -199,7 +203,8 @@ def cells_command(directory, policy, numa, backend, workers, scheduler, output, 
 
         from ..io.report import _table
 
-        _render(per_cell, f"Cells: {len(per_cell):,}", always=(), first=("cell", "kind"))
+        _render(per_cell, f"Cells: {len(per_cell):,}", always=("hosts",), first=("cell", "kind"),
+                skip=("workload", "cluster"))
         t = _table("Total", "kind", "cells", "requests", "placed", "pending", "hosts used",
                    "bound", "locality", left=("kind",))
         for _, r in totals.iterrows():

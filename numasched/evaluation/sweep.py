@@ -721,7 +721,8 @@ def plot(frame, metric: str = "locality", path="sweep.png", *, title: str | None
                capsize=4, color="tab:blue", alpha=0.8)
         ax.set_xticks(range(len(g)))
         ax.set_xticklabels(g.index, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} (mean; range shaded)" if data["hosts"].nunique() > 1
+                  else f"{metric} (mean; range as whiskers)")
     ax.set_title(title or f"{metric} per policy ({len(frame):,} runs)", fontsize=10)
     _save(fig, path)
     return str(path)
