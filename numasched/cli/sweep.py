@@ -162,8 +162,7 @@ def sweep_command(policies, numa, order, node, shapes, hosts, topologies, worklo
         if scheduler is not None and workers is not None:
             raise ValueError("--workers starts a local cluster; --scheduler uses a running one: "
                              "give one or the other")
-        runs = len(lib.expand(grid))
-        with progress(f"sweep: {runs:,} runs", quiet) as advance:
+        with progress("sweep", quiet) as advance:
             frame = lib.sweep(grid, scheduler=scheduler, workers=workers, backend=backend,
                               progress=advance)
         if plot_path:
@@ -194,7 +193,7 @@ def cells_command(directory, policy, numa, backend, workers, scheduler, output, 
             raise ValueError("--workers starts a local cluster; --scheduler uses a running one: "
                              "give one or the other")
         found = lib.read_cells(directory)
-        with progress(f"cells: {len(found):,}", quiet) as advance:
+        with progress("cells", quiet) as advance:
             per_cell, totals = lib.cells(found, policy=policy, numa=numa, backend=backend,
                                          scheduler=scheduler, workers=workers, progress=advance)
 

@@ -449,7 +449,9 @@ def connect(client=None, scheduler: str | None = None, workers: int | None = Non
 
 def _execute(client, runs: list[_Run], progress=None, backend: str = "auto",
              memory_boundness: float = DEFAULT_MEMORY_BOUNDNESS) -> list[dict]:
-    """Submit every run, each with its scattered or generated inputs; rows in ``runs`` order."""
+    """Submit every run, each with its scattered or generated inputs; rows in ``runs`` order.
+    Every key is unique to this call (no content hashing), so cancelling them at the end, or
+    on an error, never touches another computation on a shared client."""
     from distributed import as_completed
 
     inputs: dict = {}
@@ -458,18 +460,19 @@ def _execute(client, runs: list[_Run], progress=None, backend: str = "auto",
         key = ("cluster", c.name)
         if key not in inputs:
             if c.data is not None:
-                inputs[key] = client.scatter(c.data, broadcast=True)
+                inputs[key] = client.scatter(c.data, broadcast=True, hash=False)
             else:
-                inputs[key] = client.submit(uniform_topology, c.shape, c.hosts, pure=True)
+                inputs[key] = client.submit(uniform_topology, c.shape, c.hosts, pure=False)
         return inputs[key]
 
     def workload_ref(w: _Workload, seed):
         key = ("workload", w.name, seed if w.generator else None)
         if key not in inputs:
             if w.data is not None:
-                inputs[key] = client.scatter(w.data, broadcast=True)
+                inputs[key] = client.scatter(w.data, broadcast=True, hash=False)
             else:
-                inputs[key] = client.submit(generated_workload, *w.generator, seed or 0, pure=True)
+                inputs[key] = client.submit(generated_workload, *w.generator, seed or 0,
+                                            pure=False)
         return inputs[key]
 
     futures = {}
