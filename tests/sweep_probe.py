@@ -17,33 +17,27 @@ def count(token: str) -> int:
     return COUNTS.get(token, 0)
 
 
-def _seen(token: str) -> None:
+def _rebuild(cls, token, *arrays):
     COUNTS[token] = COUNTS.get(token, 0) + 1
+    return cls(token, *arrays)
 
 
-def _requests(token, cpu, mem):
-    _seen(token)
-    return CountingRequests(token, cpu, mem)
+class _Counting:
+    """Pickles as (class, token, arrays); unpickling counts one arrival of ``token``."""
 
+    FIELDS: tuple[str, ...] = ()
 
-def _cluster(token, node_cpu, node_mem):
-    _seen(token)
-    return CountingCluster(token, node_cpu, node_mem)
-
-
-class CountingRequests(Requests):
-    def __init__(self, token: str, cpu, mem):
-        super().__init__(cpu, mem)
+    def __init__(self, token: str, *arrays):
+        super().__init__(*arrays)
         self.token = token
 
     def __reduce__(self):
-        return _requests, (self.token, np.asarray(self.cpu), np.asarray(self.mem))
+        return _rebuild, (type(self), self.token, *(np.asarray(getattr(self, f)) for f in self.FIELDS))
 
 
-class CountingCluster(Cluster):
-    def __init__(self, token: str, node_cpu, node_mem):
-        super().__init__(node_cpu, node_mem)
-        self.token = token
+class CountingRequests(_Counting, Requests):
+    FIELDS = ("cpu", "mem")
 
-    def __reduce__(self):
-        return _cluster, (self.token, np.asarray(self.node_cpu), np.asarray(self.node_mem))
+
+class CountingCluster(_Counting, Cluster):
+    FIELDS = ("node_cpu", "node_mem")

@@ -59,6 +59,12 @@ def client():
         pids = set(c.run(os.getpid).values())
         assert len(pids) == 2 and os.getpid() not in pids
         yield c
+    assert_gone(pids)
+
+
+def assert_gone(pids) -> None:
+    """Every process of ``pids`` ends within 10 s (killed or reaped: a zombie counts as alive
+    only until its parent, the nanny, reaps it)."""
     deadline = time.monotonic() + 10
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -345,6 +351,8 @@ def sweep_with_kills(grid, kill_after: float) -> tuple:
         assert victim is not None, "no run was seen executing: nothing was killed"
         assert not thread.is_alive() and "frame" in result
         events = [e for _, e in c.get_events(victim) if e.get("action") == "remove-worker"]
+        started = set(pids.values()) | set(c.run(os.getpid).values())   # with the restarted one
+    assert_gone(started)
     return result["frame"], events
 
 

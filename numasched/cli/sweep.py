@@ -71,7 +71,7 @@ def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
     from ..io.report import _table
 
     uniform = frame["shape"].notna().all()   # then the cluster is named by shape and hosts
-    lib_params = [c for c in first if c in frame.columns] + [
+    shown = [c for c in first if c in frame.columns] + [
         c for c in ("workload", "cluster", "shape", "hosts", "policy", "numa", "order", "node",
                     "refine", "seed")
         if (c in always or frame[c].nunique(dropna=False) > 1)
@@ -79,16 +79,31 @@ def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
     replays = bool((frame["kind"] == "replay").any())
     outcomes = ("placed", "pending", *(("never",) if replays else ()), "used", "bound", "local",
                 "thrpt", "ms")
-    t = _table(title, *lib_params, *outcomes, left=tuple(lib_params))
+    rows = []
     for _, r in frame.iterrows():
         params = ["-" if (v := r[c]) is None or v != v or str(v) == "<NA>" else str(v)
-                  for c in lib_params]
+                  for c in shown]
         never = (_int(r["never_placed"]),) if replays else ()
-        t.add_row(*params, _int(r["placed"]), _int(r["pending"]), *never, _int(r["hosts_used"]),
-                  _int(r["hosts_lower_bound"]), _pct(r["locality"]),
-                  "-" if r["relative_throughput"] != r["relative_throughput"]
-                  else f"{r['relative_throughput']:.3f}", f"{1000 * r['wall_s']:.1f}")
-    Console().print(t)
+        rows.append((*params, _int(r["placed"]), _int(r["pending"]), *never,
+                     _int(r["hosts_used"]), _int(r["hosts_lower_bound"]), _pct(r["locality"]),
+                     "-" if r["relative_throughput"] != r["relative_throughput"]
+                     else f"{r['relative_throughput']:.3f}", f"{1000 * r['wall_s']:.1f}"))
+    t = _table(title, *shown, *outcomes, left=tuple(shown))
+    for row in rows:
+        t.add_row(*row)
+    _print(t)
+
+
+def _print(table) -> None:
+    """Print a table at its natural width even on a narrower terminal (the terminal wraps the
+    lines): rich would otherwise cut figures short ("1.…")."""
+    from rich.console import Console
+
+    console = Console()
+    natural = console.measure(table, options=console.options.update_width(1 << 12)).maximum
+    if natural > console.width:
+        console = Console(width=natural)
+    console.print(table)
 
 
 def _dask_options(f):
@@ -198,19 +213,17 @@ def cells_command(directory, policy, numa, backend, workers, scheduler, output, 
                                          scheduler=scheduler, workers=workers, progress=advance)
 
     def render():
-        from rich.console import Console
-
         from ..io.report import _table
 
         _render(per_cell, f"Cells: {len(per_cell):,}", always=("hosts",), first=("cell", "kind"),
-                skip=("workload", "cluster"))
+                skip=("workload", "cluster", "order"))
         t = _table("Total", "kind", "cells", "requests", "placed", "pending", "hosts used",
                    "bound", "locality", left=("kind",))
         for _, r in totals.iterrows():
             t.add_row(r["kind"], _int(r["cells"]), _int(r["requests"]), _int(r["placed"]),
                       _int(r["pending"]), _int(r["hosts_used"]), _int(r["hosts_lower_bound"]),
                       _pct(r["locality"]))
-        Console().print(t)
+        _print(t)
 
     if output in ("json", "yaml") and not output_file:
         emit({"cells": lib.records(per_cell), "totals": lib.records(totals)}, output)
