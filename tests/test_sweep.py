@@ -129,6 +129,11 @@ def test_the_grid_expands_in_order_and_keeps_identical_runs_once():
     assert {(p, n) for p, n, _, _ in keys} == {("best-fit", "restricted"), ("best-fit", "none"),
                                                ("linux", "none"), ("esxi", "restricted")}
     assert {r.params["node"] for r in runs if r.params["policy"] == "esxi"} == {"spread"}
+    # one value stands for a list of one, objects included
+    (one,) = sw.expand({"workload": workloads.mixed(5, 5), "cluster": workloads.demo_cluster(3),
+                        "policy": "esxi", "seed": 4})
+    assert (one.params["workload"], one.params["cluster"], one.params["hosts"],
+            one.params["seed"]) == ("workload-0", "cluster-0", 3, None)
     # a file workload is the same for every seed: it runs once per point, seed NA
     fixed = sw.expand({"workload": [str(EXAMPLES / "workloads.yaml")], "hosts": [4], "seed": 3})
     assert [r.params["seed"] for r in fixed] == [None]

@@ -261,8 +261,8 @@ def _axis(grid: dict, axis: str) -> list:
         if values < 1:
             raise ValueError(f"seed: a count of seeds must be >= 1, got {values}")
         return list(range(int(values)))   # seed=K means seeds 0 .. K-1
-    if isinstance(values, (str, int, float, HostShape, os.PathLike)) or values is None:
-        values = [values]
+    if not isinstance(values, (list, tuple, range, np.ndarray)):
+        values = [values]   # one value: a name, a number, a path, a Cluster, Requests, ...
     values = list(values)
     if not values:
         raise ValueError(f"{axis}: the axis is empty")
