@@ -66,7 +66,6 @@ def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
     """The runs as a rich table: the parameters that vary, then the main outcomes (pending at
     the end, never placed for replays, hosts used and their lower bound, local accesses,
     estimated relative throughput, wall time)."""
-
     from ..io.report import _table
 
     uniform = frame["shape"].notna().all()   # then the cluster is named by shape and hosts
