@@ -147,10 +147,10 @@ def test_the_grid_expands_in_order_and_keeps_identical_runs_once():
     ({"numa": ["strict"]}, "numa"),
     ({"shape": ["2x32"]}, r"shape '2x32': expected NODESxCORESxMEMORY"),
     ({"shape": ["0x32x256Gi"]}, "nodes must be a positive integer"),
-    ({"hosts": [0]}, "hosts must hold integers >= 1"),
+    ({"hosts": [0]}, "hosts: expected an integer >= 1, got 0"),
     ({"hosts": []}, "hosts: the axis is empty"),
     ({"seed": 0}, "a count of seeds must be >= 1"),
-    ({"seed": [-1]}, "seed must hold integers >= 0"),
+    ({"seed": [-1]}, "seed: expected an integer >= 0, got -1"),
     ({"refine": [-1]}, "refine must be a non-negative number"),
     ({"workload": ["mixed:10"]}, "workload 'mixed:10': expected demo"),
     ({"workload": ["/nonexistent/w.yaml"]}, "no such file or directory"),
@@ -160,6 +160,15 @@ def test_the_grid_expands_in_order_and_keeps_identical_runs_once():
 def test_bad_grids_are_refused_before_anything_runs(grid, match):
     with pytest.raises(ValueError, match=match):
         sw.expand(grid)
+
+
+def test_bad_dask_arguments_are_refused_before_a_cluster_starts(client):
+    with pytest.raises(ValueError, match="workers applies to the local cluster only"):
+        sw.sweep({"hosts": [3]}, client=client, workers=2)
+    with pytest.raises(ValueError, match="give client or scheduler, not both"):
+        sw.sweep({"hosts": [3]}, client=client, scheduler=client.scheduler.address)
+    with pytest.raises(ValueError, match="workers: expected an integer >= 1, got 0"):
+        sw.sweep({"hosts": [3]}, workers=0)
 
 
 def test_sweep_rows_are_the_local_runs_in_grid_order_and_reproduce(client):

@@ -277,7 +277,7 @@ def _pairs(grid: dict, axis: str) -> list[tuple[str, object]]:
 
 def _check_int(axis: str, value, lo: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{axis} must hold integers >= {lo}, got {value!r}")
+        raise ValueError(f"{axis}: expected an integer >= {lo}, got {value!r}")
     return int(value)
 
 
