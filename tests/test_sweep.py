@@ -307,6 +307,14 @@ def test_cli_sweep_writes_csv_json_parquet_and_a_plot(client, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     out = run_cli(*common)
     assert out.exit_code == 0 and "Sweep: 8 runs" in out.output and "worst-fit" in out.output
+    # a table of runs with and without a seed, on named clusters
+    out = run_cli("sweep", "--topology", str(EXAMPLES / "topology"), "--topology",
+                  str(EXAMPLES / "inventory.csv"), "--workload", str(EXAMPLES / "workloads.yaml"),
+                  "--workload", "vms:20", "--seeds", "2", "--scheduler", address, "-q")
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].startswith("Sweep: 6 runs")
+    assert [line.split()[-8] for line in lines[3:]] == ["-", "0", "1"] * 2   # the seed column
 
 
 @pytest.mark.parametrize("args, match", [

@@ -66,6 +66,8 @@ def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
     """The runs as a rich table: the parameters that vary, then the main outcomes (pending at
     the end, never placed for replays, hosts used and their lower bound, local accesses,
     estimated relative throughput, wall time)."""
+    import pandas as pd
+
     from ..io.report import _table
 
     uniform = frame["shape"].notna().all()   # then the cluster is named by shape and hosts
@@ -79,12 +81,11 @@ def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
                 "thrpt", "ms")
     rows = []
     for _, r in frame.iterrows():
-        params = ["-" if (v := r[c]) is None or v != v or str(v) == "<NA>" else str(v)
-                  for c in shown]
+        params = ["-" if pd.isna(r[c]) else str(r[c]) for c in shown]
         never = (_int(r["never_placed"]),) if replays else ()
         rows.append((*params, _int(r["placed"]), _int(r["pending"]), *never,
                      _int(r["hosts_used"]), _int(r["hosts_lower_bound"]), _pct(r["locality"]),
-                     "-" if r["relative_throughput"] != r["relative_throughput"]
+                     "-" if pd.isna(r["relative_throughput"])
                      else f"{r['relative_throughput']:.3f}", f"{1000 * r['wall_s']:.1f}"))
     t = _table(title, *shown, *outcomes, left=tuple(shown))
     for row in rows:
