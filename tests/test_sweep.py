@@ -35,6 +35,7 @@ from numasched import place
 from numasched.cli import cli
 from numasched.evaluation import sweep as sw
 from numasched.evaluation import workloads
+from numasched.io.report import place_report
 from numasched.io.topology import read_topology
 from numasched.io.trace import parse_trace
 from numasched.io.workloads import read_workloads
@@ -264,6 +265,58 @@ def test_cells_per_cell_and_in_total(client, tmp_path):
     assert total.loc["place", "locality"] == pytest.approx(
         (placed.locality * weights).sum() / weights.sum())
     assert total.loc["replay", "requests"] == per_cell[per_cell.kind == "replay"].requests.sum()
+
+
+CELL_INVENTORY = """\
+hosts:
+- name: a
+  nodes: [{cpu: 8, memory: 16Gi}, {cpu: 8, memory: 16Gi}]
+- name: b
+  nodes: [{cpu: 8, memory: 16Gi}, {cpu: 8, memory: 16Gi}]
+"""
+CELL_MANIFESTS = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: old, namespace: prod}
+spec:
+  nodeName: a
+  containers: [{name: c, resources: {requests: {cpu: "7", memory: 8Gi}}}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: prod}
+spec:
+  template:
+    spec:
+      containers: [{name: c, resources: {requests: {cpu: "1", memory: 1Gi}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod}
+spec:
+  replicas: 5
+  template:
+    spec:
+      containers: [{name: c, resources: {requests: {cpu: "4", memory: 4Gi}}}]
+"""
+
+
+def test_a_cell_reads_manifests_as_place_does(client, tmp_path):
+    """DaemonSets get a pod per host and bound pods are existing load, as in numasched place."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "topology.yaml").write_text(CELL_INVENTORY)
+    (tmp_path / "c" / "workloads.yaml").write_text(CELL_MANIFESTS)
+    per_cell, _ = sw.cells(tmp_path, client=client)
+    topology = read_topology(tmp_path / "c" / "topology.yaml")
+    work = read_workloads(tmp_path / "c" / "workloads.yaml", topology)
+    _, placement = place_report(topology, work, numa="restricted")
+    s = placement.summary()
+    row = per_cell.iloc[0]
+    assert row.requests == 7 == s["requests"]    # 2 DaemonSet pods + 5 replicas; the bound pod is load
+    assert (row.placed, row.pending, row.hosts_used) == (s["placed"], s["pending"], s["hosts_used"])
+    assert row.locality == s["locality"]
+    # the bound pod's 7 cores on host a change the outcome: ignoring them, host a's agent waits
+    assert (row.pending, place(topology.cluster, work.requests).summary()["pending"]) == (0, 1)
 
 
 @pytest.mark.parametrize("layout, match", [

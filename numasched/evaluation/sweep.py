@@ -587,7 +587,10 @@ def cells(cells, *, policy="best-fit", numa: str = "restricted", order: str = "d
     ``cells`` maps a name to a ``Cell`` (or a ``(cluster, workload)`` pair), or is a directory
     (``read_cells``). ``per_cell`` is ``sweep``'s table with a ``cell`` column first, one row
     per cell in the order given; ``totals`` (``cell_totals``) adds them up, one row per kind
-    (place, replay). The other arguments are as in ``sweep`` and ``place()``.
+    (place, replay). A cell's manifests are read with its topology, as ``numasched place``
+    reads them: DaemonSets run a pod on every host, and pods already bound to a host
+    (``spec.nodeName``) are existing load there. The other arguments are as in ``sweep`` and
+    ``place()``.
     """
     require_extra()
     if isinstance(cells, (str, os.PathLike)):
@@ -601,10 +604,10 @@ def cells(cells, *, policy="best-fit", numa: str = "restricted", order: str = "d
         if not isinstance(cell, Cell):
             raise ValueError(f"cell {name!r}: expected a Cell or a (cluster, workload) pair, "
                              f"got {type(cell).__name__}")
-        workload = cell.workload
+        cluster, workload = _cell_inputs(cell, policy, numa, backend)
         grid = {"policy": [policy], "numa": [numa], "order": [order], "node": [node],
-                "cluster": {str(name): cell.cluster}, "refine": [refine], "seed": [seed],
-                "workload": {str(workload) if isinstance(workload, (str, os.PathLike))
+                "cluster": {str(name): cluster}, "refine": [refine], "seed": [seed],
+                "workload": {str(cell.workload) if isinstance(cell.workload, (str, os.PathLike))
                              else str(name): workload}}
         (run,) = expand(grid)
         runs.append(run)
@@ -615,6 +618,34 @@ def cells(cells, *, policy="best-fit", numa: str = "restricted", order: str = "d
         row["cell"] = name
     per_cell = _table(rows, first={"cell": "string"})
     return per_cell, cell_totals(per_cell)
+
+
+def _cell_inputs(cell: Cell, policy, numa: str, backend: str) -> tuple:
+    """A cell's cluster and workload, read as ``numasched place`` reads them: manifests with
+    the cell's topology (DaemonSets get a pod per host), and pods already bound to a host
+    (``spec.nodeName``) held as existing load on it, never placed."""
+    from ..io.topology import Topology, read_topology
+    from ..io.workloads import existing_load, read_workloads, with_load
+
+    cluster, workload = cell.cluster, cell.workload
+    manifests = (isinstance(workload, (str, os.PathLike))
+                 and not (isinstance(workload, str) and parse_generated(workload))
+                 and not str(workload).lower().endswith(".csv"))
+    if not manifests:
+        return cluster, workload
+    topology = cluster
+    if isinstance(topology, (str, os.PathLike)):
+        topology = read_topology(topology)
+    elif isinstance(topology, Cluster):
+        topology = topology_of(topology)
+    elif not isinstance(topology, Topology):
+        raise ValueError(f"cell cluster: expected a topology file or directory, a Topology or a "
+                         f"Cluster, got {type(topology).__name__}")
+    work = read_workloads(workload, topology)
+    if work.bound:
+        load = existing_load(topology, work.bound, policy=policy, numa=numa, backend=backend)
+        topology = with_load(topology, load)
+    return topology, work
 
 
 _SUMMED = ("requests", "placed", "pending", *PENDING_COLUMNS.values(), "hosts", "hosts_used",
