@@ -45,6 +45,8 @@ RUNS = {
     "describe": ["describe", "deployment", "web", "-n", "shop", "--store", STORE],
     "events": ["events", "--store", STORE],
     "get": ["get", "pods", "-A", "--store", STORE],
+    "sweep": ["sweep", "--hosts", "3", "--workload", "mixed:5:5", "--workers", "0"],
+    "cells": ["cells", str(EXAMPLES / "cells"), "--workers", "0"],
 }
 
 

@@ -43,7 +43,7 @@ def _emit_frame(lib, frame, output: str, output_file: str | None, render) -> Non
         click.echo(f"{len(frame):,} rows written to {output_file}", err=output != "table")
         return
     if output == "parquet":
-        raise UserError("-o parquet writes a binary file: give --output FILE")
+        raise UserError("-o parquet writes a binary file: give --output-file FILE")
     if output == "table":
         render()
     elif output == "csv":
@@ -86,7 +86,7 @@ def _render(frame, title: str, always=("policy",), first=(), skip=()) -> None:
         rows.append((*params, _int(r["placed"]), _int(r["pending"]), *never,
                      _int(r["hosts_used"]), _int(r["hosts_lower_bound"]), _pct(r["locality"]),
                      "-" if pd.isna(r["relative_throughput"])
-                     else f"{r['relative_throughput']:.3f}", f"{1000 * r['wall_s']:.1f}"))
+                     else f"{r['relative_throughput']:.3f}", f"{r['wall_ms']:.1f}"))
     t = _table(title, *shown, *outcomes, left=tuple(shown))
     for row in rows:
         t.add_row(*row)
@@ -108,17 +108,19 @@ def _print(table) -> None:
 def _dask_options(f):
     f = click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="A running Dask scheduler (tcp://host:8786) [default: a local cluster].")(f)
-    f = click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Worker processes of the local cluster [default: one per CPU].")(f)
+    f = click.option("--workers", type=click.IntRange(min=0), default=None,
+                     help="Worker processes of the local cluster; 0 runs in this process "
+                          "[default: one per CPU].")(f)
     return f
 
 
 def _output_options(f):
     f = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(f)
-    f = click.option("--output-file", "--output", "output_file", default=None, metavar="FILE",
+    f = click.option("--output-file", "output_file", default=None, metavar="FILE",
                      help="Write the table to FILE (.csv, .json or .parquet, or as -o says).")(f)
-    f = click.option("-o", "output", type=click.Choice(SWEEP_OUTPUTS), default="table",
-                     show_default=True, help="table, csv, json, yaml or parquet (needs --output).")(f)
+    f = click.option("--output", "-o", "output", type=click.Choice(SWEEP_OUTPUTS),
+                     default="table", show_default=True,
+                     help="table, csv, json, yaml, or parquet (with --output-file).")(f)
     return f
 
 
@@ -130,7 +132,7 @@ def _output_options(f):
 @click.option("--order", default=None, metavar="A,B,...", help="Request orders [decreasing].")
 @click.option("--node", default=None, metavar="A,B,...", help="Node choices [pack].")
 @click.option("--shapes", default=None, metavar="S,...",
-              help="Host shapes, NODESxCORESxMEMORY per node [2x32x256Gi].")
+              help="Host shapes, NODESxCORESc/MEMORY per node [2x32c/256Gi].")
 @click.option("--hosts", default=None, metavar="N,M,...", help="Host counts [300].")
 @click.option("--topology", "topologies", multiple=True, metavar="PATH",
               help="A topology file or directory as a cluster (repeatable; replaces --shapes "

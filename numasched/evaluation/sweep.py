@@ -24,7 +24,7 @@ How the work is spread (``dask.distributed``):
   need numasched installed).
 
 The same parameters give the same table, row for row and bit for bit, whatever the number of
-workers, except ``wall_s`` (each run's wall time): compare tables with ``same_results``, which
+workers, except ``wall_ms`` (each run's wall time in milliseconds): compare tables with ``same_results``, which
 leaves the ``TIMING_COLUMNS`` out.
 
 Needs the ``distributed`` extra (dask, distributed, pandas, pyarrow for Parquet).
@@ -46,6 +46,7 @@ import numpy as np
 from .. import codes
 from ..api import Cluster, Requests, place
 from . import workloads as builtin
+from ..optimize.plan import HostShape, parse_host_shape
 from .locality import DEFAULT_MEMORY_BOUNDNESS, distance_ratio, relative_throughput
 
 EXTRA_HINT = "pip install 'numasched[distributed]'"
@@ -55,7 +56,7 @@ DEMO_WORKLOAD = "demo"
 DEMO_VMS = 5000
 DEMO_CONTAINERS = 5150
 #: The demo host, written as a shape: NUMA nodes x cores per node x memory per node.
-DEMO_SHAPE = "2x32x256Gi"
+DEMO_SHAPE = "2x32c/256Gi"
 DEMO_HOSTS = 300
 
 #: Grid axes and their defaults (one value each: ``place()``'s defaults, the demo mix on the demo
@@ -84,12 +85,11 @@ RESULT_COLUMNS = {
     "placed_cpu": "Int64", "placed_mem": "Int64",
     "never_placed": "Int64", "mean_pending": "float64", "max_pending": "Int64",
     "mean_wait": "float64",
-    "wall_s": "float64",
+    "wall_ms": "float64",
 }
 #: Columns that differ between two runs of the same sweep (left out by ``same_results``).
-TIMING_COLUMNS = ("wall_s",)
+TIMING_COLUMNS = ("wall_ms",)
 
-_SHAPE = re.compile(r"^\s*(\d+)\s*x\s*([^x\s]+)\s*x\s*([^x\s]+)\s*$")
 _GENERATED = re.compile(r"^(demo|vms|containers|mixed)(?::(\d+))?(?::(\d+))?$")
 
 
@@ -106,46 +106,10 @@ def require_extra() -> None:
 # --------------------------------------------------------------------------------------------
 # Inputs: what a task receives as its cluster and its workload
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class HostShape:
-    """One kind of host: ``nodes`` NUMA nodes of ``cpu`` millicores and ``mem`` bytes each."""
-
-    nodes: int
-    cpu: int
-    mem: int
-
-    @property
-    def name(self) -> str:
-        from ..io.quantity import format_cpu, format_memory
-        return f"{self.nodes}x{format_cpu(self.cpu)}x{format_memory(self.mem)}"
-
-
 def parse_shape(value) -> HostShape:
-    """A host shape: ``"2x32x256Gi"`` (nodes x cores per node x memory per node, Kubernetes
-    quantities: ``32`` cores, ``500m``, ``256Gi``), a ``(nodes, millicores, bytes)`` tuple or a
-    ``HostShape``."""
-    from ..io.quantity import cpu_millicores, memory_bytes
-
-    if isinstance(value, HostShape):
-        nodes, cpu, mem = value.nodes, value.cpu, value.mem
-    elif isinstance(value, str):
-        m = _SHAPE.match(value)
-        if not m:
-            raise ValueError(f"shape {value!r}: expected NODESxCORESxMEMORY, e.g. {DEMO_SHAPE!r}")
-        nodes = int(m[1])
-        cpu = cpu_millicores(m[2], f"shape {value!r}: cores per node")
-        mem = memory_bytes(m[3], f"shape {value!r}: memory per node")
-    elif isinstance(value, tuple) and len(value) == 3:
-        nodes, cpu, mem = value
-    else:
-        raise ValueError(f"shape must be a string such as {DEMO_SHAPE!r} or a (nodes, millicores, "
-                         f"bytes) tuple, got {value!r}")
-    for field, v in (("nodes", nodes), ("cpu", cpu), ("mem", mem)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"shape {value!r}: {field} must be a positive integer, got {v!r}")
-    if nodes > codes.MAX_NODES:
-        raise ValueError(f"shape {value!r}: at most {codes.MAX_NODES} NUMA nodes per host, got {nodes}")
-    return HostShape(int(nodes), int(cpu), int(mem))
+    """A host shape as ``numasched plan`` writes it: ``"2x32c/256Gi"`` (NUMA nodes x cores per
+    node / memory per node; ``numasched.optimize.plan.parse_host_shape``), or a ``HostShape``."""
+    return parse_host_shape(value)
 
 
 def topology_of(cluster: Cluster, source: str = "sweep"):
@@ -159,7 +123,7 @@ def topology_of(cluster: Cluster, source: str = "sweep"):
 
 def uniform_topology(shape: HostShape, hosts: int):
     """``hosts`` identical hosts of ``shape`` (SLIT 10 local / 21 remote). Runs on a worker."""
-    return topology_of(Cluster.uniform(hosts, shape.nodes, shape.cpu, shape.mem), shape.name)
+    return topology_of(shape.cluster(hosts), str(shape))
 
 
 def generated_workload(kind: str, counts: tuple[int, ...], seed: int) -> Requests:
@@ -318,7 +282,7 @@ def expand(grid: dict | None = None) -> list[_Run]:
     else:
         shapes = [parse_shape(s) for s in _axis(grid, "shape")]
         counts = [_check_int("hosts", h, 1) for h in _axis(grid, "hosts")]
-        clusters = [_Cluster(f"{h}x{s.name}", shape=s, hosts=h) for s in shapes for h in counts]
+        clusters = [_Cluster(f"{h} x {s}", shape=s, hosts=h) for s in shapes for h in counts]
     work = [_workload(n, v) for n, v in _pairs(grid, "workload")]
     seeds = [_check_int("seed", s, 0) for s in _axis(grid, "seed")]
     refines = []
@@ -335,7 +299,7 @@ def expand(grid: dict | None = None) -> list[_Run]:
             refine = 0.0   # the controller does not refine
         random = wl.generator is not None or refine > 0
         params = {"kind": wl.kind, "workload": wl.name, "cluster": cl.name,
-                  "shape": cl.shape.name if cl.shape else None,
+                  "shape": str(cl.shape) if cl.shape else None,
                   "hosts": cl.hosts if cl.hosts else cl.data.cluster.hosts,
                   **chosen, "refine": refine, "seed": seed if random else None}
         key = tuple(params.values())
@@ -351,7 +315,7 @@ def expand(grid: dict | None = None) -> list[_Run]:
 def run_one(params: dict, topology, work, backend: str = "auto",
             memory_boundness: float = DEFAULT_MEMORY_BOUNDNESS) -> dict:
     """Place (or replay) one grid point; the row of results as plain data. Deterministic for its
-    inputs, except ``wall_s``."""
+    inputs, except ``wall_ms``."""
     cluster = topology.cluster
     row = dict(params)
     ratio = distance_ratio(cluster)
@@ -361,7 +325,7 @@ def run_one(params: dict, topology, work, backend: str = "auto",
         start = time.perf_counter()
         report = replay(topology, work, policy=params["policy"], numa=params["numa"],
                         backend=backend)
-        row["wall_s"] = time.perf_counter() - start
+        row["wall_ms"] = (time.perf_counter() - start) * 1000.0
         s = report["summary"]
         local = s["mean_locality"]
         row.update(requests=s["requests"], placed=s["placed"], pending=s["final_pending"],
@@ -375,7 +339,7 @@ def run_one(params: dict, topology, work, backend: str = "auto",
         placement = place(cluster, work, policy=params["policy"], numa=params["numa"],
                           order=params["order"], node=params["node"], backend=backend,
                           refine=params["refine"], seed=seed)
-        row["wall_s"] = time.perf_counter() - start
+        row["wall_ms"] = (time.perf_counter() - start) * 1000.0
         s = placement.summary()
         placed = placement.placed
         local = s["locality"] if s["placed"] else None
@@ -418,7 +382,8 @@ def default_workers() -> int:
 def connect(client=None, scheduler: str | None = None, workers: int | None = None):
     """A Dask client: ``client`` as given, one connected to ``scheduler``, or one on a
     ``LocalCluster`` of ``workers`` single-threaded worker processes on 127.0.0.1 (closed, with
-    its processes, on exit)."""
+    its processes, on exit; ``workers=0``: one worker thread inside this process, no spawn,
+    for small sweeps and debugging)."""
     require_extra()
     from distributed import Client, LocalCluster
 
@@ -428,7 +393,7 @@ def connect(client=None, scheduler: str | None = None, workers: int | None = Non
         if client is not None or scheduler is not None:
             raise ValueError("workers applies to the local cluster only; a client or a scheduler "
                              "brings its own workers")
-        _check_int("workers", workers, 1)
+        _check_int("workers", workers, 0)
     if client is not None:
         yield client
         return
@@ -440,9 +405,11 @@ def connect(client=None, scheduler: str | None = None, workers: int | None = Non
         with remote:
             yield remote
         return
-    with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                      processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as local, \
+    processes = workers != 0   # 0: one worker thread in this process (small sweeps, debugging)
+    where = {"host": "127.0.0.1"} if processes else {}   # in-process: inproc://, no socket
+    with LocalCluster(n_workers=(workers or default_workers()) if processes else 1,
+                      threads_per_worker=1, processes=processes,
+                      dashboard_address="127.0.0.1:0", **where) as local, \
             Client(local) as own:
         yield own
 
@@ -505,7 +472,7 @@ def sweep(grid: dict | None = None, *, client=None, scheduler: str | None = None
     - ``policy``: host scores and presets (``numasched.policies.names()``); ``numa``, ``order``,
       ``node``: as in ``place()``. A preset fixes some of them: the row holds what ran, and
       points that differ only in a fixed choice run once.
-    - ``shape`` (``"2x32x256Gi"``: NUMA nodes x cores x memory per node) and ``hosts`` (counts):
+    - ``shape`` (``"2x32c/256Gi"``: NUMA nodes x cores / memory per node) and ``hosts`` (counts):
       uniform clusters, every shape with every count. Or ``cluster``: topology files or
       directories, ``Topology`` or ``Cluster`` objects (a mapping gives them names).
     - ``workload``: ``demo`` (the mix of ``numasched demo``), ``vms:N``, ``containers:N``,
@@ -650,7 +617,7 @@ def _cell_inputs(cell: Cell, policy, numa: str, backend: str) -> tuple:
 
 _SUMMED = ("requests", "placed", "pending", *PENDING_COLUMNS.values(), "hosts", "hosts_used",
            "hosts_lower_bound", "placed_cpu", "placed_mem", "never_placed", "max_pending",
-           "wall_s")
+           "wall_ms")
 
 
 def cell_totals(per_cell):
@@ -677,7 +644,7 @@ def cell_totals(per_cell):
                            if ok.any() else float("nan"))
         out.append(row)
     columns = ["kind", "cells", *_SUMMED[:-1], "hosts_over_bound", "locality",
-               "relative_throughput", "cpu_utilisation", "mem_utilisation", "wall_s"]
+               "relative_throughput", "cpu_utilisation", "mem_utilisation", "wall_ms"]
     return pd.DataFrame(out, columns=columns)
 
 
@@ -763,6 +730,6 @@ def plot(frame, metric: str = "locality", path="sweep.png", *, title: str | None
 
 
 __all__ = ["sweep", "cells", "Cell", "read_cells", "cell_totals", "expand", "run_one",
-           "same_results", "records", "save", "plot", "parse_shape", "HostShape", "connect",
+           "same_results", "records", "save", "plot", "parse_shape", "connect",
            "require_extra", "AXES", "DEFAULTS", "PARAMETER_COLUMNS", "RESULT_COLUMNS",
            "TIMING_COLUMNS", "FILE_FORMATS"]
