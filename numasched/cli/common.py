@@ -88,6 +88,17 @@ def emit(data, output: str) -> None:
         click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), nl=False)
 
 
+def show(report: dict, output: str, render) -> None:
+    """Print a command's report: ``render(report, console)`` for a table (and where a plot
+    went, if the report has one), else the report as JSON or YAML."""
+    if output != "table":
+        emit(report, output)
+        return
+    render(report, console())
+    if report.get("plot"):
+        click.echo(f"plot written to {report['plot']}")
+
+
 def console():
     """A rich console on stdout: the terminal's width on a terminal; when piped, wide enough
     that tables never wrap (one line per row for grep and friends)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import _backend, codes
-from .common import OUTPUTS, POLICY, console, emit, user_errors
+from .common import OUTPUTS, POLICY, show, user_errors
 
 
 @click.command("place")
@@ -57,12 +57,7 @@ def command(ctx, topology_path, workloads_path, policy, numa, backend, output, s
             plots.occupancy_heatmap(placement, topo.names, plot_path)
             report["plot"] = plot_path
     report["warnings"] = [str(w.message) for w in caught if w.category is ManifestWarning]
-    if output == "table":
-        io_report.render_place(report, console())
-        if plot_path:
-            click.echo(f"plot written to {plot_path}")
-    else:
-        emit(report, output)
+    show(report, output, io_report.render_place)
     if fail_on_pending and report["summary"]["pending"]:
         if output == "table":
             click.echo(f"{report['summary']['pending']:,} workload(s) pending (--fail-on-pending)",

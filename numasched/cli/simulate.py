@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import _backend, codes
-from .common import OUTPUTS, POLICY, console, emit, progress, user_errors
+from .common import OUTPUTS, POLICY, progress, show, user_errors
 
 
 @click.command("simulate")
@@ -52,9 +52,4 @@ def command(topology_path, trace_path, policy, numa, backend, output, plot_path,
             from ..io import plots
             plots.replay_plot(report, plot_path)
             report["plot"] = plot_path
-    if output == "table":
-        io_trace.render(report, console())
-        if plot_path:
-            click.echo(f"plot written to {plot_path}")
-    else:
-        emit(report, output)
+    show(report, output, io_trace.render)
