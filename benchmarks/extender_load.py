@@ -11,7 +11,9 @@ p50/p99 latency and failed requests (resets, timeouts, non-200) for the server o
 ``throughput`` (5,000 nodes): concurrent clients each schedule pods as kube-scheduler does with
 ``nodeCacheCapable: true``: ``filter`` then ``prioritize`` for one pod with all 5,000 node
 names; pods/s and p50/p99 of the pair. Pods come from ``--shapes`` distinct requests (the
-replicas of a few Deployments share one shape; ``--shapes 0`` makes every pod distinct).
+replicas of a few Deployments share one shape; ``--shapes 0`` makes every pod distinct). The
+extender of this tree (``after``) and, in the same run, this tree with ``numasched/extender/``
+as it was on ``--before-ref`` (``before``) take turns, one server at a time.
 
     python benchmarks/extender_load.py connections [--clients 200] [--seconds 10]
     python benchmarks/extender_load.py throughput [--nodes 5000] [--clients 32] [--seconds 20]
@@ -82,9 +84,30 @@ srv.serve_forever()
 """
 
 
-def start_server(which: str, topology: Path, ref: str, workdir: Path, workers: int = 8
-                 ) -> tuple[subprocess.Popen, int]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+def package_at(ref: str, workdir: Path) -> Path:
+    """A copy of this tree's ``numasched`` package (built kernels included) with
+    ``numasched/extender/`` as it was on ``ref``; the directory to put on ``PYTHONPATH``."""
+    import shutil
+
+    root = workdir / "before-tree"
+    if not root.exists():
+        shutil.copytree(ROOT / "numasched", root / "numasched",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.rmtree(root / "numasched" / "extender")
+        (root / "numasched" / "extender").mkdir()
+        files = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", ref,
+                                "numasched/extender/"], check=True, capture_output=True,
+                               text=True).stdout.split()
+        for name in files:
+            text = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{name}"], check=True,
+                                  capture_output=True, text=True).stdout
+            (root / name).write_text(text)
+    return root
+
+
+def start_server(which: str, topology: Path, ref: str, workdir: Path, workers: int = 8,
+                 tree: Path = ROOT) -> tuple[subprocess.Popen, int]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")])))
     if which == "after":
         cmd = [sys.executable, "-m", "numasched", "extender", "--topology", str(topology),
                "--port", "0", "--workers", str(workers)]
@@ -253,19 +276,23 @@ def throughput(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         names = write_topology(tmp, args.nodes)
-        proc, port = start_server("after", tmp / "nrt.json", args.before_ref, tmp, args.workers)
-        try:
-            for shapes in args.shapes:
-                spec = {"kind": "throughput", "names": names, "shapes": shapes}
-                r = run_load(port, spec, args.clients, args.processes, args.seconds, True, proc.pid)
-                label = f"{args.nodes} nodes, {shapes or 'all distinct'} shapes"
-                results[label] = r
-                print(f"{label:32s} {r['per_s']:8.0f} pods/s  p50 {r['p50_ms'] or 0:7.1f} ms  "
-                      f"p99 {r['p99_ms'] or 0:7.1f} ms  server CPU {r['server_cpu_ms'] or 0:.2f} ms/pod  "
-                      f"load {r['load_average']:.1f}  failed {r['failed']} {r['failures'][:2]}",
-                      flush=True)
-        finally:
-            stop_server(proc)
+        for which in ("before", "after"):
+            tree = package_at(args.before_ref, tmp) if which == "before" else ROOT
+            proc, port = start_server("after", tmp / "nrt.json", args.before_ref, tmp,
+                                      args.workers, tree)
+            try:
+                for shapes in args.shapes:
+                    spec = {"kind": "throughput", "names": names, "shapes": shapes}
+                    r = run_load(port, spec, args.clients, args.processes, args.seconds, True,
+                                 proc.pid)
+                    label = f"{which} / {args.nodes} nodes, {shapes or 'all distinct'} shapes"
+                    results[label] = r
+                    print(f"{label:42s} {r['per_s']:8.0f} pods/s  p50 {r['p50_ms'] or 0:7.1f} ms  "
+                          f"p99 {r['p99_ms'] or 0:7.1f} ms  server CPU {r['server_cpu_ms'] or 0:.2f} "
+                          f"ms/pod  load {r['load_average']:.1f}  failed {r['failed']} "
+                          f"{r['failures'][:2]}", flush=True)
+            finally:
+                stop_server(proc)
     return results
 
 

@@ -247,7 +247,7 @@ import json, sys, threading, http.client
 sys.path.insert(0, {tests!r})
 from numasched.extender import Extender, make_server
 from test_extender import pod
-ext = Extender.from_path({topology!r})
+ext = Extender.from_path({topology!r}, backend="numba")
 srv = make_server(ext, "127.0.0.1", 0, workers=8)
 threading.Thread(target=srv.serve_forever, daemon=True).start()
 errors = []

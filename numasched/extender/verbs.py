@@ -31,11 +31,15 @@ the hosts state a ``topologyManagerPolicy``, the kubelet's (``numasched.io.workl
 kubelet_mode``: only Guaranteed whole-CPU pods are aligned, others get ``none``); else
 ``restricted``.
 
-Scores come from one scoring thread that batches concurrent requests into one
-``numasched.score_batch`` call per free state, and are kept per pod shape until the free state
-changes, so ``filter`` then ``prioritize`` of one pod score once; request threads never run the
-scoring kernel themselves (a parallel Numba kernel is only ever entered from that one thread,
-which every Numba threading layer allows).
+Scores are computed once per pod shape and free state (``numasched.score_batch``) and kept
+until the free state changes, so ``filter`` then ``prioritize`` of one pod score once, and the
+pods of one Deployment share one score; the encoded answers to ``filter`` and ``prioritize`` of
+a shape against one NodeNames list are kept the same way. Both caches are bounded per free state
+(``MAX_SHAPES``, ``MAX_ANSWERS``). On the compiled Cython kernel (the default) the request
+threads score themselves: the kernel releases the GIL, so concurrent requests score in parallel
+with no hand-off. On the Numba kernel one scoring thread runs every call, batching concurrent
+requests into one ``score_batch`` (a parallel Numba kernel is only ever entered from that one
+thread, which every Numba threading layer allows).
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from .. import codes
+from .. import _backend, codes
 from ..api import Requests, place
 from ..control import manifests
 from ..embedding import MAX_EXTENDER_SCORE, MAX_SCORE, _normalise, score_batch
@@ -63,6 +67,8 @@ from .server import short
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 64
 MAX_ERROR_CHARS = 240
+MAX_SHAPES = 512     # pod shapes whose scores one free state keeps (about 45 kB each at 5,000 hosts)
+MAX_ANSWERS = 64     # encoded filter/prioritize answers one free state keeps (shape x NodeNames)
 UNKNOWN_NODE = "numasched: node not in the topology"
 _UNKNOWN, _BOUND_ELSEWHERE = -2, -3     # filter outcomes besides PLACED and reason codes
 VERBS = ("filter", "prioritize", "bind")
@@ -130,6 +136,17 @@ class _Snapshot:
         self.version = version
         self.scores: dict = {}      # shape -> (rank [H] int64, ok [H] bool)
         self.reasons: dict = {}     # shape -> int8 [H] pending reason code, 0 = not computed
+        self.answers: dict = {}     # (verb, shape, _NameSet) -> encoded answer
+        self._lock = threading.Lock()
+
+    def keep(self, table: dict, key, value, most: int):
+        """``table[key] = value``, dropping the oldest entries past ``most``; the value kept
+        (a concurrent request may have stored the same key first: its value wins)."""
+        with self._lock:
+            value = table.setdefault(key, value)
+            while len(table) > most:
+                del table[next(iter(table))]
+        return value
 
 
 class _NameSet:
@@ -171,8 +188,8 @@ def _one_thread_kernels() -> None:
 class _ScoringThread:
     """Runs every ``score_batch`` call, batching what concurrent requests ask for."""
 
-    def __init__(self, policy: str, batch: int = 64):
-        self.policy, self.batch = policy, batch
+    def __init__(self, policy: str, backend: str = "numba", batch: int = 64):
+        self.policy, self.backend, self.batch = policy, backend, batch
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="extender-scoring", daemon=True)
         self._thread.start()
@@ -213,9 +230,12 @@ class _ScoringThread:
 
     def _score(self, group) -> None:
         snap = group[0][0]
-        todo = {}
+        found, todo = {}, {}        # shape -> (rank, ok) known; shape -> request to score
         for _, shape, request, _ in group:
-            if shape not in snap.scores:
+            hit = snap.scores.get(shape)
+            if hit is not None:
+                found[shape] = hit
+            else:
                 todo.setdefault(shape, request)
         try:
             if todo:
@@ -223,15 +243,39 @@ class _ScoringThread:
                 batch = Requests(cpu=[int(r.cpu[0]) for r in reqs], mem=[int(r.mem[0]) for r in reqs],
                                  numa=[int(r.numa[0]) for r in reqs],
                                  vnuma=[bool(r.vnuma[0]) for r in reqs])
-                result = score_batch(snap.cluster, batch, policy=self.policy, numa=snap.numa)
+                result = score_batch(snap.cluster, batch, policy=self.policy, numa=snap.numa,
+                                     backend=self.backend)
                 for i, shape in enumerate(todo):
-                    snap.scores[shape] = (result.rank[i], result.score[i] >= 0)
+                    found[shape] = snap.keep(snap.scores, shape,
+                                             (result.rank[i], result.score[i] >= 0), MAX_SHAPES)
             for _, shape, _, future in group:
-                future.set_result(snap.scores[shape])
+                future.set_result(found[shape])
         except BaseException as exc:   # handed to the requests, which answer 500
             for *_, future in group:
                 if not future.done():
                     future.set_exception(exc)
+
+
+class _InlineScoring:
+    """Scores on the calling thread: for kernels that release the GIL and keep no threads of
+    their own (the Cython kernel), so concurrent requests score in parallel with no hand-off."""
+
+    def __init__(self, policy: str, backend: str):
+        self.policy, self.backend = policy, backend
+        self._stopped = False
+
+    def scores(self, snap: _Snapshot, shape, request: Requests):
+        hit = snap.scores.get(shape)
+        if hit is not None:
+            return hit
+        if self._stopped:
+            raise RuntimeError("the extender was stopped")
+        result = score_batch(snap.cluster, request, policy=self.policy, numa=snap.numa,
+                             backend=self.backend)
+        return snap.keep(snap.scores, shape, (result.rank[0], result.score[0] >= 0), MAX_SHAPES)
+
+    def stop(self) -> None:
+        self._stopped = True
 
 
 class Extender:
@@ -242,15 +286,17 @@ class Extender:
     the source alone, as an extender without a cache does (it over-commits between topology
     updates). ``on_bind(binding: dict)`` is called for each bind once its reservation is held
     (so a crash in between over-reserves, never over-commits); an exception from it ends the
-    reservation and fails the bind.
+    reservation and fails the bind. ``backend`` is the scoring kernel (``score_batch``'s
+    ``backend``: auto, cython, numba or reference); every backend gives the same answers.
     """
 
     def __init__(self, topology: Topology, *, policy: str = "best-fit", numa: str | None = None,
                  topology_path=None, assume: bool = True, assume_ttl: float = 60.0,
-                 on_bind=None, state=None, clock=time.monotonic):
+                 on_bind=None, state=None, clock=time.monotonic, backend: str = "auto"):
         from .. import policies
 
         policies.get(policy)   # refuse an unknown policy now, not at the first request
+        self.backend = _backend.resolve(backend)
         if numa is not None:
             codes.resolve(codes.NUMA_MODES, numa, "numa mode")
         self.policy = policy
@@ -269,7 +315,9 @@ class Extender:
         self._kubelet = None          # (topologyManagerPolicy, scope) the hosts state
         self._stamp_seen = self._stamp() if topology_path is not None else None
         self._set_topology(topology)
-        self._scoring = _ScoringThread(policy)
+        self._shapes: dict = {}       # (cpu, mem, numa, vnuma, priority) -> (Requests, shape)
+        self._scoring = (_ScoringThread(policy, self.backend) if self.backend == "numba"
+                         else _InlineScoring(policy, self.backend))
         self._watch_stop = threading.Event()
 
     @classmethod
@@ -385,10 +433,18 @@ class Extender:
         kubelet = self._kubelet
         if numa is None and kubelet is not None:
             numa = kubelet_mode(spec, *kubelet)
-        request = Requests(cpu=[max(spec.cpu, 1)], mem=[max(spec.mem, 1)], numa=[numa],
-                           vnuma=[spec.vnuma], priority=[spec.priority])
-        shape = (int(request.cpu[0]), int(request.mem[0]), int(request.numa[0]),
-                 bool(request.vnuma[0]))
+        key = (max(spec.cpu, 1), max(spec.mem, 1), numa, spec.vnuma, spec.priority)
+        known = self._shapes.get(key)
+        if known is None:   # pods of one Deployment share one (read-only) Requests
+            request = Requests(cpu=[key[0]], mem=[key[1]], numa=[numa], vnuma=[spec.vnuma],
+                               priority=[spec.priority])
+            shape = (int(request.cpu[0]), int(request.mem[0]), int(request.numa[0]),
+                     bool(request.vnuma[0]))
+            with self._lock:
+                known = self._shapes.setdefault(key, (request, shape))
+                while len(self._shapes) > 4096:
+                    del self._shapes[next(iter(self._shapes))]
+        request, shape = known
         meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
         namespace = meta.get("namespace") or manifests.DEFAULT_NAMESPACE
         uid = meta.get("uid") or f"{namespace}/{meta.get('name')}"
@@ -468,11 +524,11 @@ class Extender:
         return known
 
     # ---- verbs ------------------------------------------------------------------------------
-    def _filter(self, args, raw_names=None, parsed=None):
+    def _filter(self, args, raw_names=None, parsed=None, snap=None):
         """(names, outcome [N] int: 0 passes, a pending reason code, or ``_UNKNOWN`` /
         ``_BOUND_ELSEWHERE``, the node a bound pod is on, Node items or None)."""
         request, shape, bound_to = parsed or self._pod(args)
-        snap = self._snap
+        snap = snap or self._snap
         names, items = self._nodes(args, snap, raw_names)
         outcome = np.full(len(names.idx), _UNKNOWN, dtype=np.int64)
         if bound_to is not None:
@@ -509,10 +565,24 @@ class Extender:
             out["Nodes"] = {"items": list(itertools.compress(items, passing))}
         return out
 
+    def _answer(self, verb: str, args, raw_names, parsed):
+        """``(snapshot, key, encoded answer or None)``: the answer kept for this pod's shape and
+        NodeNames list (a bound pod's, or one that sent Node objects, is never kept)."""
+        request, shape, bound_to = parsed or self._pod(args)
+        snap = self._snap
+        if bound_to is not None or raw_names is None:
+            return snap, None, None, (request, shape, bound_to)
+        names, _ = self._nodes(args, snap, raw_names)
+        key = (verb, shape, names)
+        return snap, key, snap.answers.get(key), (request, shape, bound_to)
+
     def _filter_json(self, args, raw_names=None, parsed=None) -> bytes:
         """``filter`` encoded from each name's JSON, one join per failure message, so a
-        5,000-node answer builds no per-node string."""
-        names, outcome, bound_to, items = self._filter(args, raw_names, parsed)
+        5,000-node answer builds no per-node string; kept per shape and NodeNames list."""
+        snap, key, hit, parsed = self._answer("filter", args, raw_names, parsed)
+        if hit is not None:
+            return hit
+        names, outcome, bound_to, items = self._filter(args, raw_names, parsed, snap)
         parts = []
         for code in np.unique(outcome[outcome != codes.PLACED]).tolist():
             sep = ":" + json.dumps(self._message(code, bound_to))
@@ -523,37 +593,39 @@ class Extender:
         else:
             chosen = '"Nodes":' + json.dumps({"items": list(itertools.compress(items, passing))},
                                               separators=(",", ":"))
-        return ('{"FailedNodes":{' + ",".join(parts) + '},"Error":"",' + chosen + "}").encode()
+        out = ('{"FailedNodes":{' + ",".join(parts) + '},"Error":"",' + chosen + "}").encode()
+        return out if key is None else snap.keep(snap.answers, key, out, MAX_ANSWERS)
 
-    def _prioritize(self, args, raw_names=None, parsed=None):
-        """(names, scores [N] int 0..MAX_EXTENDER_SCORE)."""
+    def _prioritize(self, args, raw_names=None, parsed=None, snap=None):
+        """(names, scores [N] int64 0..MAX_EXTENDER_SCORE)."""
         request, shape, bound_to = parsed or self._pod(args)
-        snap = self._snap
+        snap = snap or self._snap
         names, _ = self._nodes(args, snap, raw_names)
         if bound_to is not None:
-            return names, [MAX_EXTENDER_SCORE if n == bound_to else 0 for n in names.names]
+            return names, np.array([MAX_EXTENDER_SCORE if n == bound_to else 0
+                                    for n in names.names], dtype=np.int64)
         rank, ok = self._scoring.scores(snap, shape, request)
-        idx, known = names.idx, names.known
-        cand_ok = np.zeros(len(idx), dtype=bool)
-        cand_rank = np.zeros(len(idx), dtype=np.int64)
-        cand_ok[known] = ok[idx[known]]
-        cand_rank[known] = rank[idx[known]]
-        scores = _normalise(cand_rank[None, :], cand_ok[None, :])[0]
-        return names, (np.maximum(scores, 0) * MAX_EXTENDER_SCORE // MAX_SCORE).tolist()
+        at = np.where(names.known, names.idx, 0)       # unknown names: any row, then not ok
+        cand_ok = ok[at] & names.known
+        scores = _normalise(rank[at][None, :], cand_ok[None, :])[0]
+        return names, np.maximum(scores, 0) * MAX_EXTENDER_SCORE // MAX_SCORE
 
     def prioritize(self, args) -> list[dict]:
         """ExtenderArgs -> HostPriorityList (scores 0..MAX_EXTENDER_SCORE)."""
         names, scores = self._prioritize(args)
-        return [{"Host": n, "Score": s} for n, s in zip(names.names, scores)]
+        return [{"Host": n, "Score": s} for n, s in zip(names.names, scores.tolist())]
 
     def _prioritize_json(self, args, raw_names=None, parsed=None) -> bytes:
-        names, scores = self._prioritize(args, raw_names, parsed)
-        scores = np.asarray(scores, dtype=np.int64)
+        snap, key, hit, parsed = self._answer("prioritize", args, raw_names, parsed)
+        if hit is not None:
+            return hit
+        names, scores = self._prioritize(args, raw_names, parsed, snap)
         out = names.template.copy()
         tens = scores // 10
         out[names.slots] = np.where(tens > 0, ord("0") + tens, ord(" "))   # JSON allows the space
         out[names.slots + 1] = ord("0") + scores % 10
-        return out.tobytes()
+        out = out.tobytes()
+        return out if key is None else snap.keep(snap.answers, key, out, MAX_ANSWERS)
 
     def bind(self, args) -> dict:
         """ExtenderBindingArgs -> ExtenderBindingResult (``{"Error": ""}`` when bound)."""
