@@ -17,6 +17,7 @@ as it was on ``--before-ref`` (``before``) take turns, one server at a time.
 
     python benchmarks/extender_load.py connections [--clients 200] [--seconds 10]
     python benchmarks/extender_load.py throughput [--nodes 5000] [--clients 32] [--seconds 20]
+        [--rounds 2] [--before-ref main]
 
 Clients are asyncio connections spread over ``--processes`` processes; the server runs in its
 own process (``numasched extender``), so neither side's GIL throttles the other.
@@ -276,7 +277,7 @@ def throughput(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         names = write_topology(tmp, args.nodes)
-        for which in ("before", "after"):
+        for which in ("before", "after") * args.rounds:   # alternated: load drifts
             tree = package_at(args.before_ref, tmp) if which == "before" else ROOT
             proc, port = start_server("after", tmp / "nrt.json", args.before_ref, tmp,
                                       args.workers, tree)
@@ -286,7 +287,7 @@ def throughput(args) -> dict:
                     r = run_load(port, spec, args.clients, args.processes, args.seconds, True,
                                  proc.pid)
                     label = f"{which} / {args.nodes} nodes, {shapes or 'all distinct'} shapes"
-                    results[label] = r
+                    results.setdefault(label, []).append(r)
                     print(f"{label:42s} {r['per_s']:8.0f} pods/s  p50 {r['p50_ms'] or 0:7.1f} ms  "
                           f"p99 {r['p99_ms'] or 0:7.1f} ms  server CPU {r['server_cpu_ms'] or 0:.2f} "
                           f"ms/pod  load {r['load_average']:.1f}  failed {r['failed']} "
@@ -305,6 +306,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--shapes", type=int, nargs="+", default=[8, 0])
     parser.add_argument("--before-ref", default="main")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="throughput: before/after turns, alternated")
     parser.add_argument("--workers", type=int, default=8, help="the server's --workers")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/extender_<what>.json")
     args = parser.parse_args()
@@ -319,7 +322,8 @@ def main() -> None:
     if args.save:
         RESULTS.mkdir(exist_ok=True)
         meta = {"cpus": os.cpu_count(), "clients": args.clients, "seconds": args.seconds,
-                "processes": args.processes}
+                "processes": args.processes, "before_ref": args.before_ref,
+                "command": " ".join(["python", "benchmarks/extender_load.py"] + sys.argv[1:])}
         (RESULTS / f"extender_{args.what}.json").write_text(
             json.dumps({"settings": meta, "results": results}, indent=2) + "\n")
 

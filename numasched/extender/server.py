@@ -188,6 +188,7 @@ class Server:
         self._returned: collections.deque = collections.deque()   # connections back from workers
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self._wake_sent = False     # a wake-up byte is on its way to the I/O thread
         self._open = 0              # connections open (idle, reading, queued or being served)
         self._open_lock = threading.Lock()
         self._stop = threading.Event()
@@ -240,6 +241,7 @@ class Server:
                     if key.fileobj is self.socket:
                         self._accept(sel, conns)
                     elif key.fileobj is self._wake_r:
+                        self._wake_sent = False      # before draining: a later return wakes
                         try:
                             self._wake_r.recv(4096)
                         except BlockingIOError:
@@ -464,7 +466,9 @@ class Server:
                 if conn.buf:
                     conn.started = time.monotonic()
                 self._returned.append(conn)
-                self._wake()
+                if not self._wake_sent:          # one byte wakes the loop for every return
+                    self._wake_sent = True       # queued before it drains ``_returned``
+                    self._wake()
             else:
                 try:
                     conn.sock.shutdown(socket.SHUT_WR)

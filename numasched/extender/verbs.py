@@ -31,15 +31,16 @@ the hosts state a ``topologyManagerPolicy``, the kubelet's (``numasched.io.workl
 kubelet_mode``: only Guaranteed whole-CPU pods are aligned, others get ``none``); else
 ``restricted``.
 
-Scores are computed once per pod shape and free state (``numasched.score_batch``) and kept
-until the free state changes, so ``filter`` then ``prioritize`` of one pod score once, and the
-pods of one Deployment share one score; the encoded answers to ``filter`` and ``prioritize`` of
-a shape against one NodeNames list are kept the same way. Both caches are bounded per free state
-(``MAX_SHAPES``, ``MAX_ANSWERS``). On the compiled Cython kernel (the default) the request
-threads score themselves: the kernel releases the GIL, so concurrent requests score in parallel
-with no hand-off. On the Numba kernel one scoring thread runs every call, batching concurrent
-requests into one ``score_batch`` (a parallel Numba kernel is only ever entered from that one
-thread, which every Numba threading layer allows).
+Scores are computed once per pod shape and free state and kept until the free state changes,
+so ``filter`` then ``prioritize`` of one pod score once and the pods of one Deployment share one
+score; the encoded answers to ``filter`` and ``prioritize`` of a shape against one NodeNames
+list are kept the same way, so a Deployment's replicas after the first cost no encoding. Both
+are bounded per free state (``MAX_SHAPES``, ``MAX_ANSWERS``). One scoring thread runs every
+``numasched.score_batch`` call, batching concurrent requests into one call per free state
+(measured under 32 concurrent clients: no more CPU per pod and a lower p99 than scoring on
+each request thread, whose calls contend for the GIL between kernel calls), and a parallel
+Numba kernel is only ever entered from that one thread, which every Numba threading layer
+allows.
 """
 from __future__ import annotations
 
@@ -208,7 +209,8 @@ class _ScoringThread:
         self._queue.put(None)
 
     def _run(self) -> None:
-        _one_thread_kernels()
+        if self.backend == "numba":
+            _one_thread_kernels()
         while True:
             jobs = [self._queue.get()]
             if jobs[0] is None:
@@ -256,28 +258,6 @@ class _ScoringThread:
                     future.set_exception(exc)
 
 
-class _InlineScoring:
-    """Scores on the calling thread: for kernels that release the GIL and keep no threads of
-    their own (the Cython kernel), so concurrent requests score in parallel with no hand-off."""
-
-    def __init__(self, policy: str, backend: str):
-        self.policy, self.backend = policy, backend
-        self._stopped = False
-
-    def scores(self, snap: _Snapshot, shape, request: Requests):
-        hit = snap.scores.get(shape)
-        if hit is not None:
-            return hit
-        if self._stopped:
-            raise RuntimeError("the extender was stopped")
-        result = score_batch(snap.cluster, request, policy=self.policy, numa=snap.numa,
-                             backend=self.backend)
-        return snap.keep(snap.scores, shape, (result.rank[0], result.score[0] >= 0), MAX_SHAPES)
-
-    def stop(self) -> None:
-        self._stopped = True
-
-
 class Extender:
     """The verbs over a topology (re-read from ``topology_path`` by ``refresh()``).
 
@@ -316,8 +296,7 @@ class Extender:
         self._stamp_seen = self._stamp() if topology_path is not None else None
         self._set_topology(topology)
         self._shapes: dict = {}       # (cpu, mem, numa, vnuma, priority) -> (Requests, shape)
-        self._scoring = (_ScoringThread(policy, self.backend) if self.backend == "numba"
-                         else _InlineScoring(policy, self.backend))
+        self._scoring = _ScoringThread(policy, self.backend)
         self._watch_stop = threading.Event()
 
     @classmethod
