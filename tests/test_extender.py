@@ -299,3 +299,47 @@ def test_the_kubelet_policy_the_hosts_state_decides_which_pods_are_aligned(topol
     # the annotation still wins
     annotated = pod("20", numa="single-numa-node")
     assert ext.filter({"Pod": annotated, "NodeNames": ["node-c"]})["NodeNames"] == []
+
+
+def test_answers_kept_per_shape_follow_the_free_state_and_stay_bounded(topology_dir, monkeypatch):
+    """Pods of one shape share the encoded answers of one free state; a bind makes new ones,
+    a bound pod never gets the shape's answer, and the per-shape caches stay bounded."""
+    from numasched.extender import verbs
+
+    ext = Extender.from_path(topology_dir)
+    names = ["node-a", "node-b", "ghost", "node-c"]
+
+    def replica(i: int, cpu: str = "20", node_name: str | None = None) -> dict:
+        p = pod(cpu)
+        p["metadata"].update(name=f"web-{i}", uid=f"uid-{i}")
+        if node_name:
+            p["spec"]["nodeName"] = node_name
+        return {"Pod": p, "Nodes": None, "NodeNames": names}
+
+    def answers(args) -> dict:
+        body = json.dumps(args, separators=(",", ":")).encode()   # as Go sends it
+        out = {}
+        for verb in ("filter", "prioritize"):
+            status, answer = ext.handle("POST", f"/{verb}", body)
+            assert status == 200
+            out[verb] = json.loads(answer)
+            assert out[verb] == getattr(ext, verb)(args), (verb, args)
+        return out
+
+    first = answers(replica(1))
+    assert answers(replica(2)) == first
+    assert len(ext._snap.answers) == 2                 # one filter, one prioritize answer
+    bound = answers(replica(3, node_name="node-b"))     # same shape, bound: its own answer
+    assert bound["filter"]["NodeNames"] == ["node-b"] and bound != first
+    assert first["filter"]["NodeNames"] == ["node-c"]
+    # a bind takes room on node-c: the same shape now gets answers of the new free state
+    assert ext.bind({"PodName": "web-2", "PodNamespace": "shop", "PodUID": "uid-2",
+                     "Node": "node-c"}) == {"Error": ""}
+    after = answers(replica(4))
+    assert after != first and after["filter"]["NodeNames"] == []
+    monkeypatch.setattr(verbs, "MAX_SHAPES", 3)
+    monkeypatch.setattr(verbs, "MAX_ANSWERS", 4)
+    for i in range(8):
+        answers(replica(10 + i, cpu=f"{i + 1}"))
+    assert len(ext._snap.scores) <= 3 and len(ext._snap.answers) <= 4
+    ext.stop()
