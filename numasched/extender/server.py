@@ -241,11 +241,16 @@ class Server:
                     if key.fileobj is self.socket:
                         self._accept(sel, conns)
                     elif key.fileobj is self._wake_r:
-                        self._wake_sent = False      # before draining: a later return wakes
+                        # Drain, THEN clear the flag. Cleared first, a worker returning in
+                        # between would send a byte this recv swallows and leave the flag set
+                        # with the pipe empty: every later return would wait out the 0.5 s
+                        # select timeout. In this order a set flag always means a byte is
+                        # pending or ``_returned`` is about to be drained below.
                         try:
                             self._wake_r.recv(4096)
                         except BlockingIOError:
                             pass
+                        self._wake_sent = False
                     else:
                         self._readable(sel, conns, key.data)
                 while self._returned:
