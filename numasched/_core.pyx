@@ -7,8 +7,9 @@ bit for bit; read that file for the rules, this one for how they are made fast e
 
 Finding the host is sublinear in practice: a segment tree over the hosts (the "host index"
 below) skips every subtree that cannot hold the request or cannot beat the best host found so
-far, and collapses runs of identical hosts into one; the host chosen is still exactly the one a
-full scan of the hosts in index order would choose.
+far, and sees only one host of each class of identical hosts (the lowest index, wherever the
+others lie); the host chosen is still exactly the one a full scan of the hosts in index order
+would choose.
 
 Invariants kept by every step of the loop, for every host h and node k:
   0 <= free[h, k] <= cap[h, k]                        (no node is ever overcommitted)
@@ -709,9 +710,7 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #                 and g2's bound: exact for a subtree whose best hosts are all alike, so hosts
 #                 tied with the best so far (often hundreds, spread over the tree) prune by index
 #                 instead of each being walked down to.
-#   same[n]       every host below has the leftmost one's capacity, distance, schedulable flag
-#                 and free state (an equivalence class): the search scores only the leftmost,
-#                 which wins every tie among them, and skips the rest
+# Only the head of each host class (below) has a leaf with values: identical hosts cost one score.
 # From these, query_bounds gives an UPPER bound on the exact integer score of any host below
 # that could take the request (the floors of fixed point move a score by at most one unit per
 # term, and the bound allows for it) and a lower bound on its set width. A subtree is skipped
@@ -753,8 +752,17 @@ cdef struct Index:
     int64_t* p2
     int64_t* ext                # [2P, DIRS] the dot-product maxima (unused by other policies)
     int64_t* top                # [2P, TOP] worst-fit: the state of the hosts with the largest g
-    uint8_t* same               # [2P] 1 <=> every host below is identical to its leftmost one
-    int64_t* kind               # [H] equal for adjacent hosts with equal capacity, distance, schedulable
+    # Host classes (see "Host classes" below), [H] per host unless noted.
+    int64_t* kind               # the lowest index of a host with equal capacity, distance, schedulable
+    int64_t* cls                # the host's class id; -1: the host is outside the index
+    int64_t* nxt                # the next member of its class by index, -1 at the end
+    int64_t* prv                # the previous member, -1 at the start
+    int64_t* head               # [per class id] the lowest-index member; -1: the id is unused
+    int64_t* tail               # [per class id] the highest-index member
+    uint64_t* hsh               # [per class id] the hash of the class's kind and free state
+    int64_t* table              # [2P] class ids by hash, linear probing; -1: an empty slot
+    int64_t* unused             # a stack of unused class ids
+    int64_t n_unused
     bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
     bint dot                    # the policy is dot-product: ext is in use
     bint wf                     # the policy is worst-fit: top is in use
@@ -805,8 +813,8 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     cdef int64_t fc = f.tot_free_c[h], fm = f.tot_free_m[h]
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
     cdef int64_t g, j, X, Y
-    if not f.sched[h] or f.n_present[h] == 0:
-        empty_leaf(x, n)
+    if x.cls[h] < 0 or x.head[x.cls[h]] != h:
+        empty_leaf(x, n)  # outside the index, or a later member of its class
         return
     for k in range(f.K):
         if (f.present[h] >> k) & 1:
@@ -839,45 +847,46 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         x.p2[n] = g
 
 
-cdef inline bint same_host(Fleet* f, Index* x, int64_t a, int64_t b) noexcept nogil:
-    """Hosts a and b have the same kind and the same free state."""
-    cdef int64_t k
-    if x.kind[a] != x.kind[b]:
-        return 0
-    for k in range(f.K):
-        if f.free_c[a * f.K + k] != f.free_c[b * f.K + k] or f.free_m[a * f.K + k] != f.free_m[b * f.K + k]:
-            return 0
-    return 1
-
-
-cdef inline void pull(Fleet* f, Index* x, int64_t n, int64_t lo, int64_t half) noexcept nogil:
-    """Node n's values from its two children; lo is its leftmost host, half its children's span."""
-    cdef int64_t a = 2 * n, b = 2 * n + 1
-    x.tc[n] = x.tc[a] if x.tc[a] > x.tc[b] else x.tc[b]
-    x.tm[n] = x.tm[a] if x.tm[a] > x.tm[b] else x.tm[b]
-    x.nc[n] = x.nc[a] if x.nc[a] > x.nc[b] else x.nc[b]
-    x.nm[n] = x.nm[a] if x.nm[a] > x.nm[b] else x.nm[b]
+cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
+    """Node n's values from its two children; 0 if none of them changed (so no ancestor's does)."""
+    cdef int64_t a = 2 * n, b = 2 * n + 1, v, j
+    cdef bint changed = 0
+    v = x.tc[a] if x.tc[a] > x.tc[b] else x.tc[b]
+    changed |= v != x.tc[n]
+    x.tc[n] = v
+    v = x.tm[a] if x.tm[a] > x.tm[b] else x.tm[b]
+    changed |= v != x.tm[n]
+    x.tm[n] = v
+    v = x.nc[a] if x.nc[a] > x.nc[b] else x.nc[b]
+    changed |= v != x.nc[n]
+    x.nc[n] = v
+    v = x.nm[a] if x.nm[a] > x.nm[b] else x.nm[b]
+    changed |= v != x.nm[n]
+    x.nm[n] = v
     if x.p1_min:
-        x.p1[n] = x.p1[a] if x.p1[a] < x.p1[b] else x.p1[b]
+        v = x.p1[a] if x.p1[a] < x.p1[b] else x.p1[b]
     else:
-        x.p1[n] = x.p1[a] if x.p1[a] > x.p1[b] else x.p1[b]
-    x.p2[n] = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
-    cdef int64_t j, row
+        v = x.p1[a] if x.p1[a] > x.p1[b] else x.p1[b]
+    changed |= v != x.p1[n]
+    x.p1[n] = v
+    v = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
+    changed |= v != x.p2[n]
+    x.p2[n] = v
     if x.dot:
         for j in range(DIRS):
-            row = x.ext[a * DIRS + j]
-            x.ext[n * DIRS + j] = row if row > x.ext[b * DIRS + j] else x.ext[b * DIRS + j]
+            v = x.ext[a * DIRS + j]
+            if x.ext[b * DIRS + j] > v:
+                v = x.ext[b * DIRS + j]
+            changed |= v != x.ext[n * DIRS + j]
+            x.ext[n * DIRS + j] = v
     if x.wf:
-        top_pull(x, n, a, b)
-    if lo + half >= f.H:
-        x.same[n] = x.same[a]  # the right child holds padding only
-    else:
-        x.same[n] = x.same[a] and x.same[b] and same_host(f, x, lo, lo + half)
+        changed |= top_pull(x, n, a, b)
+    return changed
 
 
-cdef inline void top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept nogil:
+cdef inline bint top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept nogil:
     """Worst-fit: node n's top state (the state of its hosts with the largest g, if one state
-    has it alone) and g2, the largest g of the hosts in any other state."""
+    has it alone) and g2, the largest g of the hosts in any other state; 0 if unchanged."""
     cdef int64_t j, src, other, g2
     cdef bint same = 1
     for j in range(TOP - 1):
@@ -891,9 +900,12 @@ cdef inline void top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept no
         src = a if x.p1[a] >= x.p1[b] else b
         other = b if src == a else a
         g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.p1[other] else x.p1[other]
+    cdef bint changed = g2 != x.top[n * TOP + 4]
     for j in range(TOP - 1):
+        changed |= x.top[n * TOP + j] != x.top[src * TOP + j]
         x.top[n * TOP + j] = x.top[src * TOP + j]
     x.top[n * TOP + 4] = g2
+    return changed
 
 
 cdef inline int64_t node_span(Index* x, int64_t n) noexcept nogil:
@@ -922,8 +934,141 @@ cdef bint same_kind(Fleet* f, int64_t a, int64_t b) noexcept nogil:
     return 1
 
 
+cdef bint same_free(Fleet* f, int64_t a, int64_t b) noexcept nogil:
+    """Hosts a and b have the same free capacity on every node."""
+    cdef int64_t k
+    for k in range(f.K):
+        if f.free_c[a * f.K + k] != f.free_c[b * f.K + k] or f.free_m[a * f.K + k] != f.free_m[b * f.K + k]:
+            return 0
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Host classes. Two hosts of the same kind (capacities, distances, schedulable flag) with the same
+# free state answer every request alike: same feasibility, width, node set and score, so the scan
+# takes the lower index of the two. Only the head (lowest-index member) of each class is live in
+# the index; the other members hold EMPTY leaves and cost the search nothing, however many there
+# are and wherever they lie. A commit moves its host from one class to another (three leaves
+# change at most: the host, the next member of the class it left, the head it displaced).
+# Invariants after every commit, for every schedulable host h with a present node:
+#   cls[h] is the class of (kind[h], free state of h); h is in that class's list exactly once;
+#   each list is sorted by host index, head/tail are its ends; its hash hsh[c] is table's key
+#   for c, reached from hsh[c] & (2P - 1) by linear probing without crossing an empty slot.
+# Unschedulable hosts and hosts without present nodes have cls[h] = -1 and take no new work.
+# ---------------------------------------------------------------------------------------------
+
+cdef uint64_t HASH_MUL = 0x9E3779B97F4A7C15
+
+
+cdef inline uint64_t hash_step(uint64_t hv, int64_t v) noexcept nogil:
+    hv = (hv ^ <uint64_t>v) * HASH_MUL
+    return hv ^ (hv >> 29)
+
+
+cdef uint64_t kind_hash(Fleet* f, int64_t h) noexcept nogil:
+    cdef uint64_t hv = hash_step(0, f.sched[h])
+    cdef int64_t k
+    for k in range(f.K):
+        hv = hash_step(hash_step(hv, f.cap_c[h * f.K + k]), f.cap_m[h * f.K + k])
+    if f.dist_stride:
+        for k in range(f.K * f.K):
+            hv = hash_step(hv, f.dist[h * f.dist_stride + k])
+    return hv
+
+
+cdef uint64_t class_hash(Fleet* f, Index* x, int64_t h) noexcept nogil:
+    cdef uint64_t hv = hash_step(0, x.kind[h])
+    cdef int64_t k
+    for k in range(f.K):
+        hv = hash_step(hash_step(hv, f.free_c[h * f.K + k]), f.free_m[h * f.K + k])
+    return hv
+
+
+cdef void table_delete(Index* x, int64_t c) noexcept nogil:
+    """Remove class id c from the table, shifting later entries of its probe run back."""
+    cdef int64_t mask = 2 * x.P - 1, i, j, home
+    i = <int64_t>(x.hsh[c] & <uint64_t>mask)
+    while x.table[i] != c:
+        i = (i + 1) & mask
+    j = i
+    while True:
+        j = (j + 1) & mask
+        if x.table[j] < 0:
+            break
+        home = <int64_t>(x.hsh[x.table[j]] & <uint64_t>mask)
+        # The entry at j stays if its home lies cyclically in (i, j]; else it moves to the hole.
+        if (i <= j and i < home <= j) or (i > j and (home > i or home <= j)):
+            continue
+        x.table[i] = x.table[j]
+        i = j
+    x.table[i] = -1
+
+
+cdef int64_t class_leave(Index* x, int64_t h) noexcept nogil:
+    """Take host h out of its class; returns the member that became head (-1 if none did)."""
+    cdef int64_t c = x.cls[h]
+    cdef bint was_head = x.head[c] == h
+    if x.prv[h] >= 0:
+        x.nxt[x.prv[h]] = x.nxt[h]
+    else:
+        x.head[c] = x.nxt[h]
+    if x.nxt[h] >= 0:
+        x.prv[x.nxt[h]] = x.prv[h]
+    else:
+        x.tail[c] = x.prv[h]
+    x.cls[h] = -1
+    if x.head[c] < 0:
+        table_delete(x, c)
+        x.unused[x.n_unused] = c
+        x.n_unused += 1
+        return -1
+    return x.head[c] if was_head else -1
+
+
+cdef int64_t class_join(Fleet* f, Index* x, int64_t h) noexcept nogil:
+    """Put host h (in no class) into the class of its kind and free state, creating it if need
+    be; returns the former head it displaced (-1 if none)."""
+    cdef int64_t mask = 2 * x.P - 1, i, c, p, old
+    cdef uint64_t hv = class_hash(f, x, h)
+    i = <int64_t>(hv & <uint64_t>mask)
+    while x.table[i] >= 0:
+        c = x.table[i]
+        if x.hsh[c] == hv and x.kind[x.head[c]] == x.kind[h] and same_free(f, x.head[c], h):
+            x.cls[h] = c
+            # Insert by index, searching from the tail: hosts mostly join in increasing order.
+            p = x.tail[c]
+            while p >= 0 and p > h:
+                p = x.prv[p]
+            x.prv[h] = p
+            if p < 0:
+                old = x.head[c]
+                x.nxt[h] = old
+                x.prv[old] = h
+                x.head[c] = h
+                return old
+            x.nxt[h] = x.nxt[p]
+            if x.nxt[p] >= 0:
+                x.prv[x.nxt[p]] = h
+            else:
+                x.tail[c] = h
+            x.nxt[p] = h
+            return -1
+        i = (i + 1) & mask
+    x.n_unused -= 1
+    c = x.unused[x.n_unused]
+    x.table[i] = c
+    x.hsh[c] = hv
+    x.head[c] = h
+    x.tail[c] = h
+    x.nxt[h] = -1
+    x.prv[h] = -1
+    x.cls[h] = c
+    return -1
+
+
 cdef void index_build(Fleet* f, Index* x) noexcept nogil:
-    cdef int64_t h, n, k, cap
+    cdef int64_t h, n, k, cap, i, mask = 2 * x.P - 1, c
+    cdef uint64_t hv
     x.p1_min = f.policy == POLICY_BEST_FIT or f.policy == POLICY_BALANCED
     x.min_cap_c = 0
     x.min_cap_m = 0
@@ -933,7 +1078,6 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
     x.min_node_m = -1
     x.max_present = 0
     for h in range(f.H):
-        leaf_values(f, x, h)
         if f.n_present[h] == 0:
             continue
         if f.tot_cap_c[h] > 0 and (x.min_cap_c == 0 or f.tot_cap_c[h] < x.min_cap_c):
@@ -954,26 +1098,58 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
                 cap = f.cap_m[h * f.K + k]
                 if x.min_node_m < 0 or cap < x.min_node_m:
                     x.min_node_m = cap
+    # Kinds: the table maps a kind's hash to its lowest-index host while they are found.
+    for i in range(2 * x.P):
+        x.table[i] = -1
     for h in range(f.H):
-        x.kind[h] = h
-        if h > 0 and same_kind(f, h - 1, h):
-            x.kind[h] = x.kind[h - 1]
-    for n in range(x.P, 2 * x.P):
-        x.same[n] = 1
+        hv = kind_hash(f, h)
+        i = <int64_t>(hv & <uint64_t>mask)
+        while x.table[i] >= 0 and not same_kind(f, x.table[i], h):
+            i = (i + 1) & mask
+        if x.table[i] < 0:
+            x.table[i] = h
+        x.kind[h] = x.table[i]
+    # Classes: every schedulable host with a present node joins in index order.
+    for i in range(2 * x.P):
+        x.table[i] = -1
+    x.n_unused = f.H
+    for c in range(f.H):
+        x.head[c] = -1
+        x.unused[c] = f.H - 1 - c   # ids are taken from the top of the stack: 0, 1, 2, ...
+    for h in range(f.H):
+        x.cls[h] = -1
+        if f.sched[h] and f.n_present[h] > 0:
+            class_join(f, x, h)
+    for h in range(f.H):
+        leaf_values(f, x, h)
     for n in range(x.P + f.H, 2 * x.P):
         empty_leaf(x, n)
     for n in range(x.P - 1, 0, -1):
-        pull(f, x, n, node_lo(x, n), node_span(x, n) >> 1)
+        pull(x, n)
 
 
 cdef inline void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
-    """Host h's free state changed: refresh its leaf and the path to the root."""
-    cdef int64_t n = (x.P + h) >> 1, span = 2
+    """Host h's leaf changed: refresh it and its ancestors, up to the first that stays the same
+    (every node above it is then unchanged too)."""
+    cdef int64_t n = (x.P + h) >> 1
     leaf_values(f, x, h)
-    while n >= 1:
-        pull(f, x, n, h - h % span, span >> 1)
+    while n >= 1 and pull(x, n):
         n >>= 1
-        span <<= 1
+
+
+cdef void index_commit(Fleet* f, Index* x, int64_t h, int64_t c, int64_t m, int mode,
+                       int64_t width, int64_t* out_c, int64_t* out_m, uint64_t* out_nodes) noexcept nogil:
+    """commit() the request to host h and bring its class and the index up to date."""
+    cdef int64_t promoted = -1, displaced
+    if x.cls[h] >= 0:
+        promoted = class_leave(x, h)
+    commit(f, h, c, m, mode, width, out_c, out_m, out_nodes)
+    displaced = class_join(f, x, h) if (f.sched[h] and f.n_present[h] > 0) else -1
+    index_update(f, x, h)
+    if promoted >= 0:
+        index_update(f, x, promoted)
+    if displaced >= 0:
+        index_update(f, x, displaced)
 
 
 cdef inline int64_t ceil_div(int64_t a, int64_t b) noexcept nogil:
@@ -1129,8 +1305,8 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices.
         if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
             continue
-        if n >= x.P or x.same[n]:
-            h = lo  # a leaf, or a class of identical hosts: the leftmost wins every tie
+        if n >= x.P:
+            h = lo
             if f.tot_free_c[h] < q.c or f.tot_free_m[h] < q.m:
                 continue
             s = host_score(f, h, q.c, q.m)
@@ -1326,34 +1502,39 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     state = fleet_init(&f, node_cpu, node_mem, distance, schedulable, <int64_t*>ptr2(free_cpu),
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
-    # The host index: six int64 and one byte array of 2P nodes, and a kind per host: about 120
-    # bytes per host (and DIRS int64 per node more under dot-product: about 620; TOP under
-    # worst-fit: about 200).
+    # The host index: six int64 arrays of 2P nodes, the class table (2P) and seven int64 per
+    # host for the classes: about 160 bytes per host (and DIRS int64 per node more under
+    # dot-product: about 660; TOP under worst-fit: about 240).
     while P < H:
         P *= 2
     x.dot = policy == POLICY_DOT_PRODUCT
-    tree = np.empty((6, 2 * P), dtype=np.int64)
+    tree = np.empty((7, 2 * P), dtype=np.int64)
     ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
+    classes = np.empty((8, max(H, 1)), dtype=np.int64)
     cdef int64_t[:, ::1] v_top = top
     cdef int64_t[:, ::1] v_ext = ext
-    same = np.empty(2 * P, dtype=np.uint8)
-    kind = np.empty(max(H, 1), dtype=np.int64)
     cdef int64_t[:, ::1] v_tree = tree
-    cdef uint8_t[::1] v_same = same
-    cdef int64_t[::1] v_kind = kind
+    cdef int64_t[:, ::1] v_cls = classes
     x.P = P
-    x.same = &v_same[0]
-    x.kind = &v_kind[0]
     x.tc = &v_tree[0, 0]
     x.tm = &v_tree[1, 0]
     x.nc = &v_tree[2, 0]
     x.nm = &v_tree[3, 0]
     x.p1 = &v_tree[4, 0]
     x.p2 = &v_tree[5, 0]
+    x.table = &v_tree[6, 0]
     x.ext = &v_ext[0, 0]
     x.top = &v_top[0, 0]
+    x.kind = &v_cls[0, 0]
+    x.cls = &v_cls[1, 0]
+    x.nxt = &v_cls[2, 0]
+    x.prv = &v_cls[3, 0]
+    x.head = &v_cls[4, 0]
+    x.tail = &v_cls[5, 0]
+    x.hsh = <uint64_t*>&v_cls[6, 0]
+    x.unused = &v_cls[7, 0]
 
     with nogil:
         index_build(&f, &x)
@@ -1370,10 +1551,9 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
             else:
                 required_host_fit(&f, req, c, m, md, &best)
             if best.h >= 0:
-                commit(&f, best.h, c, m, md, best.w, &out_cpu[i, 0], &out_mem[i, 0],
-                       &out_nodes[i])
+                index_commit(&f, &x, best.h, c, m, md, best.w, &out_cpu[i, 0], &out_mem[i, 0],
+                             &out_nodes[i])
                 out_host[i] = <int32_t>best.h
-                index_update(&f, &x, best.h)
             else:
                 out_reason[i] = pending_reason(&f, c, m, md, req, x.tc[1], x.tm[1])
     return STATUS_OK

@@ -75,6 +75,30 @@ def test_one_huge_request_among_small_ones(cluster, n, seed, kw):
     parity(cluster, numasched.Requests(cpu, mem), **kw)
 
 
+@settings(max_examples=examples(60), deadline=None)
+@given(cluster=identical_hosts(), n=st.integers(1, 60), seed=st.integers(0, 2**16), kw=place_settings)
+def test_classes_under_pinned_requests(cluster, n, seed, kw):
+    """Requests pinned to any member of a class of identical hosts, the head or a later one,
+    among free requests: hosts leave and rejoin classes out of index order, classes empty and
+    are made again (their table slots freed and reused), and the search still sees only heads."""
+    rng = np.random.default_rng(seed)
+    cpu = rng.choice([500, 1000], size=n)
+    mem = rng.choice([1, 2], size=n) * GiB
+    pinned = np.where(rng.random(n) < 0.5, rng.integers(0, len(cluster.node_cpu), size=n), -1)
+    parity(cluster, numasched.Requests(cpu, mem, required_host=pinned), **kw)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("numa", MODES)
+def test_a_lower_host_joining_a_class_becomes_its_head(policy, numa):
+    """Pins make hosts 7, 5 and 2 equal in that order (each joins the class of the ones before
+    it, below their index), then free requests of the same size must find host 2 first."""
+    cluster = numasched.Cluster(np.full((10, 2), 8000), np.full((10, 2), 8 * GiB))
+    pinned = [7, 5, 2, -1, -1, -1, -1]
+    requests = numasched.Requests([1000] * 7, [GiB] * 7, required_host=pinned)
+    parity(cluster, requests, policy=policy, numa=numa)
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("numa", MODES)
 def test_hosts_fill_exactly_to_zero(policy, numa):
