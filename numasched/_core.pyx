@@ -711,6 +711,11 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #                 tied with the best so far (often hundreds, spread over the tree) prune by index
 #                 instead of each being walked down to.
 # Only the head of each host class (below) has a leaf with values: identical hosts cost one score.
+# Under balanced the leaves are not hosts but slots of the balance value a(h) (every host in a
+# slot's list, their values folded into its leaf, mi[n] the lowest host index below n): the
+# best hosts are those whose a is nearest the request's target, so in host order nearly every
+# subtree's [min a, max a] holds the target and bounds nothing, while in value order only the
+# subtrees next to it do. The lowest-index rule then prunes by mi instead of the leftmost leaf.
 # From these, query_bounds gives an UPPER bound on the exact integer score of any host below
 # that could take the request (the floors of fixed point move a score by at most one unit per
 # term, and the bound allows for it) and a lower bound on its set width. A subtree is skipped
@@ -760,9 +765,21 @@ cdef struct Index:
     int64_t* head               # [per class id] the lowest-index member; -1: the id is unused
     int64_t* tail               # [per class id] the highest-index member
     uint64_t* hsh               # [per class id] the hash of the class's kind and free state
-    int64_t* table              # [2P] class ids by hash, linear probing; -1: an empty slot
+    int64_t* table              # [tmask + 1] class ids by hash, linear probing; -1: an empty slot
+    int64_t tmask               # the table's size (a power of two >= 2H) less one
     int64_t* unused             # a stack of unused class ids
     int64_t n_unused
+    # Balanced only: the leaves are slots of the balance value a (below), not hosts.
+    int64_t shift               # slot(h) = (a(h) + 2**16) >> shift; -1: the leaves are hosts
+    int64_t* mi                 # [2P] slots: the lowest index of a live host below
+    int64_t* shead              # [P] slots: the first host of the slot's list, -1 if empty
+    int64_t* slot               # [H] the slot whose list holds the host, -1 if none
+    int64_t* snext              # [H] the next host in that list, -1 at the end
+    int64_t* sprev              # [H] the previous host, -1 at the start
+    int64_t* hnc                # [H] a live host's largest free CPU on one node (slots only)
+    int64_t* hnm                # [H] ... and memory
+    int64_t* ha                 # [H] ... and its balance value a(h)
+    bint classes                # hosts are grouped into classes (else each host is its own)
     bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
     bint dot                    # the policy is dot-product: ext is in use
     bint wf                     # the policy is worst-fit: top is in use
@@ -807,15 +824,37 @@ cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
         x.top[n * TOP + TOP - 1] = -BIG
 
 
+cdef inline bint live(Index* x, int64_t h) noexcept nogil:
+    """Host h takes new work and heads its class: the search must see it."""
+    return x.cls[h] >= 0 and x.head[x.cls[h]] == h
+
+
+cdef inline int64_t balance(Fleet* f, int64_t h) noexcept nogil:
+    """a(h) = fx(used CPU) - fx(used memory), in [-2**16, 2**16]: the balanced policy's p1."""
+    return (fx(f.tot_cap_c[h] - f.tot_free_c[h], f.tot_cap_c[h])
+            - fx(f.tot_cap_m[h] - f.tot_free_m[h], f.tot_cap_m[h]))
+
+
+cdef inline int64_t slot_of(Index* x, int64_t h) noexcept nogil:
+    """The slot of live host h, from its cached a(h)."""
+    cdef int64_t v = (x.ha[h] + (1 << FIXED_SHIFT)) >> x.shift
+    return v if v < x.P else x.P - 1
+
+
 cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
-    """Write host h's values into its leaf (EMPTY when it takes no new work)."""
-    cdef int64_t n = x.P + h, k, nc = 0, nm = 0
+    """Write host h's values into its leaf (EMPTY when it is not live)."""
+    if not live(x, h):
+        empty_leaf(x, x.P + h)  # outside the index, or a later member of its class
+        return
+    host_values(f, x, h, x.P + h)
+
+
+cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
+    """Write live host h's values into node n."""
+    cdef int64_t k, nc = 0, nm = 0
     cdef int64_t fc = f.tot_free_c[h], fm = f.tot_free_m[h]
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
     cdef int64_t g, j, X, Y
-    if x.cls[h] < 0 or x.head[x.cls[h]] != h:
-        empty_leaf(x, n)  # outside the index, or a later member of its class
-        return
     for k in range(f.K):
         if (f.present[h] >> k) & 1:
             if f.free_c[h * f.K + k] > nc:
@@ -842,9 +881,52 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         for j in range(DIRS):
             x.ext[n * DIRS + j] = DIR_P[j] * X + DIR_Q[j] * Y
     elif f.policy == POLICY_BALANCED:
-        g = fx(cc - fc, cc) - fx(cm - fm, cm)
+        g = balance(f, h)
         x.p1[n] = g
         x.p2[n] = g
+
+
+cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
+    """Write slot v's values into its leaf: the fold of its hosts' cached values (balanced)."""
+    cdef int64_t n = x.P + v, h = x.shead[v]
+    cdef int64_t tc = EMPTY, tm = EMPTY, nc = EMPTY, nm = EMPTY, lo = BIG, hi = -BIG, mi = BIG
+    while h >= 0:
+        if f.tot_free_c[h] > tc:
+            tc = f.tot_free_c[h]
+        if f.tot_free_m[h] > tm:
+            tm = f.tot_free_m[h]
+        if x.hnc[h] > nc:
+            nc = x.hnc[h]
+        if x.hnm[h] > nm:
+            nm = x.hnm[h]
+        if x.ha[h] < lo:
+            lo = x.ha[h]
+        if x.ha[h] > hi:
+            hi = x.ha[h]
+        if h < mi:
+            mi = h
+        h = x.snext[h]
+    x.tc[n] = tc
+    x.tm[n] = tm
+    x.nc[n] = nc
+    x.nm[n] = nm
+    x.p1[n] = lo
+    x.p2[n] = hi
+    x.mi[n] = mi
+
+
+cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
+    """Cache live host h's slot values: its largest free amount on one node, and a(h)."""
+    cdef int64_t k, nc = 0, nm = 0
+    for k in range(f.K):
+        if (f.present[h] >> k) & 1:
+            if f.free_c[h * f.K + k] > nc:
+                nc = f.free_c[h * f.K + k]
+            if f.free_m[h * f.K + k] > nm:
+                nm = f.free_m[h * f.K + k]
+    x.hnc[h] = nc
+    x.hnm[h] = nm
+    x.ha[h] = balance(f, h)
 
 
 cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
@@ -872,6 +954,10 @@ cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     v = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
     changed |= v != x.p2[n]
     x.p2[n] = v
+    if x.shift >= 0:
+        v = x.mi[a] if x.mi[a] < x.mi[b] else x.mi[b]
+        changed |= v != x.mi[n]
+        x.mi[n] = v
     if x.dot:
         for j in range(DIRS):
             v = x.ext[a * DIRS + j]
@@ -953,7 +1039,7 @@ cdef bint same_free(Fleet* f, int64_t a, int64_t b) noexcept nogil:
 # Invariants after every commit, for every schedulable host h with a present node:
 #   cls[h] is the class of (kind[h], free state of h); h is in that class's list exactly once;
 #   each list is sorted by host index, head/tail are its ends; its hash hsh[c] is table's key
-#   for c, reached from hsh[c] & (2P - 1) by linear probing without crossing an empty slot.
+#   for c, reached from hsh[c] & tmask by linear probing without crossing an empty slot.
 # Unschedulable hosts and hosts without present nodes have cls[h] = -1 and take no new work.
 # ---------------------------------------------------------------------------------------------
 
@@ -986,7 +1072,7 @@ cdef uint64_t class_hash(Fleet* f, Index* x, int64_t h) noexcept nogil:
 
 cdef void table_delete(Index* x, int64_t c) noexcept nogil:
     """Remove class id c from the table, shifting later entries of its probe run back."""
-    cdef int64_t mask = 2 * x.P - 1, i, j, home
+    cdef int64_t mask = x.tmask, i, j, home
     i = <int64_t>(x.hsh[c] & <uint64_t>mask)
     while x.table[i] != c:
         i = (i + 1) & mask
@@ -1028,7 +1114,7 @@ cdef int64_t class_leave(Index* x, int64_t h) noexcept nogil:
 cdef int64_t class_join(Fleet* f, Index* x, int64_t h) noexcept nogil:
     """Put host h (in no class) into the class of its kind and free state, creating it if need
     be; returns the former head it displaced (-1 if none)."""
-    cdef int64_t mask = 2 * x.P - 1, i, c, p, old
+    cdef int64_t mask = x.tmask, i, c, p, old
     cdef uint64_t hv = class_hash(f, x, h)
     i = <int64_t>(hv & <uint64_t>mask)
     while x.table[i] >= 0:
@@ -1067,7 +1153,7 @@ cdef int64_t class_join(Fleet* f, Index* x, int64_t h) noexcept nogil:
 
 
 cdef void index_build(Fleet* f, Index* x) noexcept nogil:
-    cdef int64_t h, n, k, cap, i, mask = 2 * x.P - 1, c
+    cdef int64_t h, n, k, cap, i, mask = x.tmask, c
     cdef uint64_t hv
     x.p1_min = f.policy == POLICY_BEST_FIT or f.policy == POLICY_BALANCED
     x.min_cap_c = 0
@@ -1099,7 +1185,7 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
                 if x.min_node_m < 0 or cap < x.min_node_m:
                     x.min_node_m = cap
     # Kinds: the table maps a kind's hash to its lowest-index host while they are found.
-    for i in range(2 * x.P):
+    for i in range(x.tmask + 1):
         x.table[i] = -1
     for h in range(f.H):
         hv = kind_hash(f, h)
@@ -1110,7 +1196,7 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
             x.table[i] = h
         x.kind[h] = x.table[i]
     # Classes: every schedulable host with a present node joins in index order.
-    for i in range(2 * x.P):
+    for i in range(x.tmask + 1):
         x.table[i] = -1
     x.n_unused = f.H
     for c in range(f.H):
@@ -1119,32 +1205,92 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
     for h in range(f.H):
         x.cls[h] = -1
         if f.sched[h] and f.n_present[h] > 0:
-            class_join(f, x, h)
-    for h in range(f.H):
-        leaf_values(f, x, h)
-    for n in range(x.P + f.H, 2 * x.P):
-        empty_leaf(x, n)
+            if x.classes:
+                class_join(f, x, h)
+            else:
+                x.cls[h] = h    # a class of its own, for good
+                x.head[h] = h
+    if x.shift < 0:
+        for h in range(f.H):
+            leaf_values(f, x, h)
+        for n in range(x.P + f.H, 2 * x.P):
+            empty_leaf(x, n)
+    else:
+        for i in range(x.P):
+            x.shead[i] = -1
+        for h in range(f.H - 1, -1, -1):    # lists start in index order
+            x.slot[h] = -1
+            if live(x, h):
+                host_cache(f, x, h)
+                i = slot_of(x, h)
+                x.slot[h] = i
+                x.sprev[h] = -1
+                x.snext[h] = x.shead[i]
+                if x.shead[i] >= 0:
+                    x.sprev[x.shead[i]] = h
+                x.shead[i] = h
+        for i in range(x.P):
+            slot_values(f, x, i)
     for n in range(x.P - 1, 0, -1):
         pull(x, n)
 
 
-cdef inline void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
-    """Host h's leaf changed: refresh it and its ancestors, up to the first that stays the same
-    (every node above it is then unchanged too)."""
-    cdef int64_t n = (x.P + h) >> 1
-    leaf_values(f, x, h)
+cdef inline void climb(Index* x, int64_t n) noexcept nogil:
+    """Leaf n changed: refresh its ancestors, up to the first that stays the same (every node
+    above it is then unchanged too)."""
+    n >>= 1
     while n >= 1 and pull(x, n):
         n >>= 1
+
+
+cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
+    """Host h's free state or liveness changed: bring its leaf (its slot's, under slots) and
+    their ancestors up to date."""
+    cdef int64_t old, new
+    if x.shift < 0:
+        leaf_values(f, x, h)
+        climb(x, x.P + h)
+        return
+    old = x.slot[h]
+    new = -1
+    if live(x, h):
+        host_cache(f, x, h)
+        new = slot_of(x, h)
+    if old >= 0:
+        if x.sprev[h] >= 0:
+            x.snext[x.sprev[h]] = x.snext[h]
+        else:
+            x.shead[old] = x.snext[h]
+        if x.snext[h] >= 0:
+            x.sprev[x.snext[h]] = x.sprev[h]
+        x.slot[h] = -1
+        if old != new:
+            slot_values(f, x, old)
+            climb(x, x.P + old)
+    if new >= 0:
+        x.slot[h] = new
+        x.sprev[h] = -1
+        x.snext[h] = x.shead[new]
+        if x.shead[new] >= 0:
+            x.sprev[x.shead[new]] = h
+        x.shead[new] = h
+        slot_values(f, x, new)
+        climb(x, x.P + new)
 
 
 cdef void index_commit(Fleet* f, Index* x, int64_t h, int64_t c, int64_t m, int mode,
                        int64_t width, int64_t* out_c, int64_t* out_m, uint64_t* out_nodes) noexcept nogil:
     """commit() the request to host h and bring its class and the index up to date."""
-    cdef int64_t promoted = -1, displaced
+    cdef int64_t promoted = -1, displaced = -1
+    if not x.classes:
+        commit(f, h, c, m, mode, width, out_c, out_m, out_nodes)
+        index_update(f, x, h)
+        return
     if x.cls[h] >= 0:
         promoted = class_leave(x, h)
     commit(f, h, c, m, mode, width, out_c, out_m, out_nodes)
-    displaced = class_join(f, x, h) if (f.sched[h] and f.n_present[h] > 0) else -1
+    if f.sched[h] and f.n_present[h] > 0:
+        displaced = class_join(f, x, h)
     index_update(f, x, h)
     if promoted >= 0:
         index_update(f, x, promoted)
@@ -1279,22 +1425,47 @@ cdef inline bint beats(Best* b, int64_t w, int64_t s, int64_t h, bint by_width) 
     return h < b.h
 
 
+cdef inline void consider(Fleet* f, Query* q, Best* b, int64_t h, bint by_width) noexcept nogil:
+    """Score live host h for the request and keep it in b if it ranks before the best so far."""
+    cdef int64_t s, w, max_w
+    if f.tot_free_c[h] < q.c or f.tot_free_m[h] < q.m:
+        return
+    s = host_score(f, h, q.c, q.m)
+    if by_width:
+        max_w = f.n_present[h]
+        if b.h >= 0:
+            max_w = b.w if beats(b, b.w, s, h, 1) else b.w - 1
+        if max_w < 1:
+            return
+        w = fit_width(f, h, q.c, q.m, q.mode, max_w)
+    else:
+        if not beats(b, 0, s, h, 0):
+            return
+        w = fit_width(f, h, q.c, q.m, q.mode, MAX_K)
+    if w > 0 and beats(b, w, s, h, by_width):
+        b.h = h
+        b.w = w
+        b.s = s
+
+
 cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     """The scan's choice of host for the request, written into b (b.h = -1 if none fits)."""
     cdef int64_t st_n[STACK]
     cdef int64_t st_lo[STACK]
     cdef int64_t st_w[STACK]
     cdef int64_t st_s[STACK]
-    cdef int64_t top = 0, n, lo, half, w, s, h, max_w, j, child, clo
+    cdef int64_t top = 0, n, lo, half, h, j, child
     cdef int64_t cw[2]
     cdef int64_t cs[2]
+    cdef int64_t clo[2]
     cdef bint ok[2]
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
+    cdef bint slots = x.shift >= 0
     b.h = -1
     b.w = 0
     b.s = 0
     st_n[0] = 1
-    st_lo[0] = 0
+    st_lo[0] = x.mi[1] if slots else 0
     st_w[0] = 1
     st_s[0] = score_bound(f, x, q, 1, -BIG)
     top = 1
@@ -1302,32 +1473,21 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         top -= 1
         n = st_n[top]
         lo = st_lo[top]
-        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices.
+        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices
+        # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
             continue
         if n >= x.P:
-            h = lo
-            if f.tot_free_c[h] < q.c or f.tot_free_m[h] < q.m:
+            if not slots:
+                consider(f, q, b, lo, by_width)
                 continue
-            s = host_score(f, h, q.c, q.m)
-            if by_width:
-                max_w = f.n_present[h]
-                if b.h >= 0:
-                    max_w = b.w if beats(b, b.w, s, h, 1) else b.w - 1
-                if max_w < 1:
-                    continue
-                w = fit_width(f, h, q.c, q.m, q.mode, max_w)
-            else:
-                if not beats(b, 0, s, h, 0):
-                    continue
-                w = fit_width(f, h, q.c, q.m, q.mode, MAX_K)
-            if w > 0 and beats(b, w, s, h, by_width):
-                b.h = h
-                b.w = w
-                b.s = s
+            h = x.shead[n - x.P]
+            while h >= 0:
+                consider(f, q, b, h, by_width)
+                h = x.snext[h]
             continue
         # Push the children that could hold the request, the more promising one last (popped
-        # first); on equal promise the left one, which has the lower indices.
+        # first); on equal promise the left one, which has the lower indices (or values).
         half = node_span(x, n) >> 1
         for j in range(2):
             child = 2 * n + j
@@ -1335,18 +1495,19 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             if ok[j]:
                 cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
                 cw[j] = 1 if (not by_width or (x.nc[child] >= q.c and x.nm[child] >= q.m)) else 2
+                clo[j] = x.mi[child] if slots else lo + j * half
         if ok[0] and ok[1]:
             j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])
                                                            and cs[1] > cs[0])) else 0
             # j is the child to visit first: push the other one below it.
             child = 1 - j
             st_n[top] = 2 * n + child
-            st_lo[top] = lo + child * half
+            st_lo[top] = clo[child]
             st_w[top] = cw[child]
             st_s[top] = cs[child]
             top += 1
             st_n[top] = 2 * n + j
-            st_lo[top] = lo + j * half
+            st_lo[top] = clo[j]
             st_w[top] = cw[j]
             st_s[top] = cs[j]
             top += 1
@@ -1354,7 +1515,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             for j in range(2):
                 if ok[j]:
                     st_n[top] = 2 * n + j
-                    st_lo[top] = lo + j * half
+                    st_lo[top] = clo[j]
                     st_w[top] = cw[j]
                     st_s[top] = cs[j]
                     top += 1
@@ -1480,7 +1641,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     Runs without the GIL.
     """
     cdef int64_t H = node_cpu.shape[0], K = node_cpu.shape[1], N = cpu.shape[0]
-    cdef int64_t t, i, c, m, req, P = 1
+    cdef int64_t t, i, c, m, req, P = 1, T
     cdef int md, status
     cdef Fleet f
     cdef Index x
@@ -1502,21 +1663,38 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     state = fleet_init(&f, node_cpu, node_mem, distance, schedulable, <int64_t*>ptr2(free_cpu),
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
-    # The host index: six int64 arrays of 2P nodes, the class table (2P) and seven int64 per
-    # host for the classes: about 160 bytes per host (and DIRS int64 per node more under
-    # dot-product: about 660; TOP under worst-fit: about 240).
+    # The host index: eight int64 arrays of 2P nodes, the class table (about 4H) and ten int64
+    # per host for the classes and slot lists: about 230 bytes per host (and DIRS int64 per node
+    # more under dot-product: about 750). Under balanced the leaves are 4P slots of the balance
+    # value (at most 2**17, one per value), so that hosts of near balance sit side by side.
     while P < H:
         P *= 2
+    x.shift = -1
+    if policy == POLICY_BALANCED:
+        x.shift = FIXED_SHIFT + 1
+        while x.shift > 0 and ((<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)) < 64 * H:
+            x.shift -= 1
+        P = (<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)
+    T = 2
+    while T < 2 * H:
+        T *= 2
+    x.tmask = T - 1
     x.dot = policy == POLICY_DOT_PRODUCT
-    tree = np.empty((7, 2 * P), dtype=np.int64)
+    # Classes pay where identical hosts crowd the top of the ranking (packing, balance); the
+    # spreading scores already prune ties exactly (worst-fit's top state, dot-product's
+    # directions) and would pay two leaf updates per commit as hosts leave large classes.
+    x.classes = policy != POLICY_WORST_FIT and policy != POLICY_DOT_PRODUCT
+    tree = np.empty((8, 2 * P), dtype=np.int64)
     ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
-    classes = np.empty((8, max(H, 1)), dtype=np.int64)
+    classes = np.empty((14, max(H, 1)), dtype=np.int64)
+    table = np.empty(T, dtype=np.int64)
     cdef int64_t[:, ::1] v_top = top
     cdef int64_t[:, ::1] v_ext = ext
     cdef int64_t[:, ::1] v_tree = tree
     cdef int64_t[:, ::1] v_cls = classes
+    cdef int64_t[::1] v_table = table
     x.P = P
     x.tc = &v_tree[0, 0]
     x.tm = &v_tree[1, 0]
@@ -1524,7 +1702,9 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.nm = &v_tree[3, 0]
     x.p1 = &v_tree[4, 0]
     x.p2 = &v_tree[5, 0]
-    x.table = &v_tree[6, 0]
+    x.mi = &v_tree[6, 0]
+    x.shead = &v_tree[7, 0]
+    x.table = &v_table[0]
     x.ext = &v_ext[0, 0]
     x.top = &v_top[0, 0]
     x.kind = &v_cls[0, 0]
@@ -1535,6 +1715,12 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.tail = &v_cls[5, 0]
     x.hsh = <uint64_t*>&v_cls[6, 0]
     x.unused = &v_cls[7, 0]
+    x.slot = &v_cls[8, 0]
+    x.snext = &v_cls[9, 0]
+    x.sprev = &v_cls[10, 0]
+    x.hnc = &v_cls[11, 0]
+    x.hnm = &v_cls[12, 0]
+    x.ha = &v_cls[13, 0]
 
     with nogil:
         index_build(&f, &x)
