@@ -729,6 +729,7 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
+    NW = 8                      # int64 values per node in the tree array (7 used)
     TOP = 5                     # worst-fit top-state values per node: fc, fm, cc, cm, g2
     DIRS = 32                   # directions of the dot-product bound (len(DOT_DIRECTIONS))
 
@@ -808,13 +809,13 @@ cdef struct Best:
 
 cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
-    x.tc[n] = EMPTY
-    x.tm[n] = EMPTY
-    x.nc[n] = EMPTY
-    x.nm[n] = EMPTY
+    x.tc[n * NW] = EMPTY
+    x.tm[n * NW] = EMPTY
+    x.nc[n * NW] = EMPTY
+    x.nm[n * NW] = EMPTY
     cdef int64_t j
-    x.p1[n] = BIG if x.p1_min else -BIG
-    x.p2[n] = -BIG
+    x.p1[n * NW] = BIG if x.p1_min else -BIG
+    x.p2[n * NW] = -BIG
     if x.dot:
         for j in range(DIRS):
             x.ext[n * DIRS + j] = 0  # every host's value is >= 0
@@ -861,14 +862,14 @@ cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
                 nc = f.free_c[h * f.K + k]
             if f.free_m[h * f.K + k] > nm:
                 nm = f.free_m[h * f.K + k]
-    x.tc[n] = fc
-    x.tm[n] = fm
-    x.nc[n] = nc
-    x.nm[n] = nm
-    x.p1[n] = 0
-    x.p2[n] = 0
+    x.tc[n * NW] = fc
+    x.tm[n * NW] = fm
+    x.nc[n * NW] = nc
+    x.nm[n * NW] = nm
+    x.p1[n * NW] = 0
+    x.p2[n * NW] = 0
     if f.policy == POLICY_BEST_FIT or f.policy == POLICY_WORST_FIT:
-        x.p1[n] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
+        x.p1[n * NW] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
         if x.wf:
             x.top[n * TOP + 0] = fc
             x.top[n * TOP + 1] = fm
@@ -882,8 +883,8 @@ cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
             x.ext[n * DIRS + j] = DIR_P[j] * X + DIR_Q[j] * Y
     elif f.policy == POLICY_BALANCED:
         g = balance(f, h)
-        x.p1[n] = g
-        x.p2[n] = g
+        x.p1[n * NW] = g
+        x.p2[n * NW] = g
 
 
 cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
@@ -906,13 +907,13 @@ cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
         if h < mi:
             mi = h
         h = x.snext[h]
-    x.tc[n] = tc
-    x.tm[n] = tm
-    x.nc[n] = nc
-    x.nm[n] = nm
-    x.p1[n] = lo
-    x.p2[n] = hi
-    x.mi[n] = mi
+    x.tc[n * NW] = tc
+    x.tm[n * NW] = tm
+    x.nc[n * NW] = nc
+    x.nm[n * NW] = nm
+    x.p1[n * NW] = lo
+    x.p2[n * NW] = hi
+    x.mi[n * NW] = mi
 
 
 cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
@@ -933,31 +934,31 @@ cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     """Node n's values from its two children; 0 if none of them changed (so no ancestor's does)."""
     cdef int64_t a = 2 * n, b = 2 * n + 1, v, j
     cdef bint changed = 0
-    v = x.tc[a] if x.tc[a] > x.tc[b] else x.tc[b]
-    changed |= v != x.tc[n]
-    x.tc[n] = v
-    v = x.tm[a] if x.tm[a] > x.tm[b] else x.tm[b]
-    changed |= v != x.tm[n]
-    x.tm[n] = v
-    v = x.nc[a] if x.nc[a] > x.nc[b] else x.nc[b]
-    changed |= v != x.nc[n]
-    x.nc[n] = v
-    v = x.nm[a] if x.nm[a] > x.nm[b] else x.nm[b]
-    changed |= v != x.nm[n]
-    x.nm[n] = v
+    v = x.tc[a * NW] if x.tc[a * NW] > x.tc[b * NW] else x.tc[b * NW]
+    changed |= v != x.tc[n * NW]
+    x.tc[n * NW] = v
+    v = x.tm[a * NW] if x.tm[a * NW] > x.tm[b * NW] else x.tm[b * NW]
+    changed |= v != x.tm[n * NW]
+    x.tm[n * NW] = v
+    v = x.nc[a * NW] if x.nc[a * NW] > x.nc[b * NW] else x.nc[b * NW]
+    changed |= v != x.nc[n * NW]
+    x.nc[n * NW] = v
+    v = x.nm[a * NW] if x.nm[a * NW] > x.nm[b * NW] else x.nm[b * NW]
+    changed |= v != x.nm[n * NW]
+    x.nm[n * NW] = v
     if x.p1_min:
-        v = x.p1[a] if x.p1[a] < x.p1[b] else x.p1[b]
+        v = x.p1[a * NW] if x.p1[a * NW] < x.p1[b * NW] else x.p1[b * NW]
     else:
-        v = x.p1[a] if x.p1[a] > x.p1[b] else x.p1[b]
-    changed |= v != x.p1[n]
-    x.p1[n] = v
-    v = x.p2[a] if x.p2[a] > x.p2[b] else x.p2[b]
-    changed |= v != x.p2[n]
-    x.p2[n] = v
+        v = x.p1[a * NW] if x.p1[a * NW] > x.p1[b * NW] else x.p1[b * NW]
+    changed |= v != x.p1[n * NW]
+    x.p1[n * NW] = v
+    v = x.p2[a * NW] if x.p2[a * NW] > x.p2[b * NW] else x.p2[b * NW]
+    changed |= v != x.p2[n * NW]
+    x.p2[n * NW] = v
     if x.shift >= 0:
-        v = x.mi[a] if x.mi[a] < x.mi[b] else x.mi[b]
-        changed |= v != x.mi[n]
-        x.mi[n] = v
+        v = x.mi[a * NW] if x.mi[a * NW] < x.mi[b * NW] else x.mi[b * NW]
+        changed |= v != x.mi[n * NW]
+        x.mi[n * NW] = v
     if x.dot:
         for j in range(DIRS):
             v = x.ext[a * DIRS + j]
@@ -983,9 +984,9 @@ cdef inline bint top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept no
         src = a
         g2 = x.top[a * TOP + 4] if x.top[a * TOP + 4] > x.top[b * TOP + 4] else x.top[b * TOP + 4]
     else:
-        src = a if x.p1[a] >= x.p1[b] else b
+        src = a if x.p1[a * NW] >= x.p1[b * NW] else b
         other = b if src == a else a
-        g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.p1[other] else x.p1[other]
+        g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.p1[other * NW] else x.p1[other * NW]
     cdef bint changed = g2 != x.top[n * TOP + 4]
     for j in range(TOP - 1):
         changed |= x.top[n * TOP + j] != x.top[src * TOP + j]
@@ -1313,7 +1314,7 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
     q.c = c
     q.m = m
     q.mode = mode
-    if x.tc[1] < c or x.tm[1] < m:
+    if x.tc[NW] < c or x.tm[NW] < m:
         return 0  # also keeps c, m <= 2**46 below, so c << 16 cannot overflow
     # Node-level necessary condition: the largest share ceil(r / w) must fit some node.
     q.need_nc = 0
@@ -1371,8 +1372,8 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
 
 cdef inline bint could_hold(Index* x, Query* q, int64_t n) noexcept nogil:
     """0 only if no host below node n can take the request now (never 0 when one can)."""
-    return (x.tc[n] >= q.c and x.tm[n] >= q.m and x.nc[n] >= q.need_nc
-            and x.nm[n] >= q.need_nm)
+    return (x.tc[n * NW] >= q.c and x.tm[n * NW] >= q.m and x.nc[n * NW] >= q.need_nc
+            and x.nm[n * NW] >= q.need_nm)
 
 
 cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t cut) noexcept nogil:
@@ -1382,13 +1383,13 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     bound is already below it the exact one is not computed."""
     cdef int64_t room, lo, hi
     if f.policy == POLICY_BEST_FIT:
-        room = x.p1[n] - q.k2
+        room = x.p1[n * NW] - q.k2
         return q.k1 - (room if room > 0 else 0)
     cdef int64_t ex, bound
     cdef int64_t* t
     if f.policy == POLICY_WORST_FIT:
-        if x.p1[n] - q.k1 < cut:
-            return x.p1[n] - q.k1   # the bound over all g, no division
+        if x.p1[n * NW] - q.k1 < cut:
+            return x.p1[n * NW] - q.k1   # the bound over all g, no division
         t = x.top + n * TOP
         bound = t[4] - q.k1
         if t[0] >= q.c and t[1] >= q.m:
@@ -1404,8 +1405,8 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
             return cut - 1   # >= floor(room / k4), without the division (cut * k4 < 2**61)
         return room // q.k4
     if f.policy == POLICY_BALANCED:
-        lo = x.p1[n] + q.k1
-        hi = x.p2[n] + q.k2
+        lo = x.p1[n * NW] + q.k1
+        hi = x.p2[n * NW] + q.k2
         if lo > 0:
             return (1 << FIXED_SHIFT) - lo
         if hi < 0:
@@ -1465,7 +1466,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     b.w = 0
     b.s = 0
     st_n[0] = 1
-    st_lo[0] = x.mi[1] if slots else 0
+    st_lo[0] = x.mi[NW] if slots else 0
     st_w[0] = 1
     st_s[0] = score_bound(f, x, q, 1, -BIG)
     top = 1
@@ -1494,8 +1495,8 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             ok[j] = could_hold(x, q, child)
             if ok[j]:
                 cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
-                cw[j] = 1 if (not by_width or (x.nc[child] >= q.c and x.nm[child] >= q.m)) else 2
-                clo[j] = x.mi[child] if slots else lo + j * half
+                cw[j] = 1 if (not by_width or (x.nc[child * NW] >= q.c and x.nm[child * NW] >= q.m)) else 2
+                clo[j] = x.mi[child * NW] if slots else lo + j * half
         if ok[0] and ok[1]:
             j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])
                                                            and cs[1] > cs[0])) else 0
@@ -1684,26 +1685,28 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     # spreading scores already prune ties exactly (worst-fit's top state, dot-product's
     # directions) and would pay two leaf updates per commit as hosts leave large classes.
     x.classes = policy != POLICY_WORST_FIT and policy != POLICY_DOT_PRODUCT
-    tree = np.empty((8, 2 * P), dtype=np.int64)
+    tree = np.empty((2 * P, NW), dtype=np.int64)  # node-major: one node's values, one cache line
     ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
     classes = np.empty((14, max(H, 1)), dtype=np.int64)
+    slots = np.empty(P if x.shift >= 0 else 1, dtype=np.int64)
     table = np.empty(T, dtype=np.int64)
     cdef int64_t[:, ::1] v_top = top
     cdef int64_t[:, ::1] v_ext = ext
     cdef int64_t[:, ::1] v_tree = tree
     cdef int64_t[:, ::1] v_cls = classes
     cdef int64_t[::1] v_table = table
+    cdef int64_t[::1] v_slots = slots
     x.P = P
     x.tc = &v_tree[0, 0]
-    x.tm = &v_tree[1, 0]
-    x.nc = &v_tree[2, 0]
-    x.nm = &v_tree[3, 0]
-    x.p1 = &v_tree[4, 0]
-    x.p2 = &v_tree[5, 0]
-    x.mi = &v_tree[6, 0]
-    x.shead = &v_tree[7, 0]
+    x.tm = &v_tree[0, 1]
+    x.nc = &v_tree[0, 2]
+    x.nm = &v_tree[0, 3]
+    x.p1 = &v_tree[0, 4]
+    x.p2 = &v_tree[0, 5]
+    x.mi = &v_tree[0, 6]
+    x.shead = &v_slots[0]
     x.table = &v_table[0]
     x.ext = &v_ext[0, 0]
     x.top = &v_top[0, 0]
@@ -1741,7 +1744,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                              &out_nodes[i])
                 out_host[i] = <int32_t>best.h
             else:
-                out_reason[i] = pending_reason(&f, c, m, md, req, x.tc[1], x.tm[1])
+                out_reason[i] = pending_reason(&f, c, m, md, req, x.tc[NW], x.tm[NW])
     return STATUS_OK
 
 
