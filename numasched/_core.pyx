@@ -1455,6 +1455,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef int64_t st_lo[STACK]
     cdef int64_t st_w[STACK]
     cdef int64_t st_s[STACK]
+    cdef bint st_l[STACK]       # the bound is worst-fit's cheap one (pushed before any best)
     cdef int64_t top = 0, n, lo, half, h, j, child
     cdef int64_t cw[2]
     cdef int64_t cs[2]
@@ -1462,6 +1463,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef bint ok[2]
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
+    cdef bint cheap = f.policy == POLICY_WORST_FIT, loose
     b.h = -1
     b.w = 0
     b.s = 0
@@ -1469,6 +1471,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     st_lo[0] = x.mi[NW] if slots else 0
     st_w[0] = 1
     st_s[0] = score_bound(f, x, q, 1, -BIG)
+    st_l[0] = 0
     top = 1
     while top > 0:
         top -= 1
@@ -1477,6 +1480,10 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices
         # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
+            continue
+        # A cheap bound only ordered the first descent: now that a best exists, the exact one.
+        if (st_l[top] and b.h >= 0 and n < x.P
+                and not beats(b, st_w[top], score_bound(f, x, q, n, b.s), lo, by_width)):
             continue
         if n >= x.P:
             if not slots:
@@ -1490,11 +1497,15 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         # Push the children that could hold the request, the more promising one last (popped
         # first); on equal promise the left one, which has the lower indices (or values).
         half = node_span(x, n) >> 1
+        loose = cheap and b.h < 0
         for j in range(2):
             child = 2 * n + j
             ok[j] = could_hold(x, q, child)
             if ok[j]:
-                cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
+                if cheap and b.h < 0:
+                    cs[j] = x.p1[child * NW] - q.k1    # worst-fit's bound over all g
+                else:
+                    cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
                 cw[j] = 1 if (not by_width or (x.nc[child * NW] >= q.c and x.nm[child * NW] >= q.m)) else 2
                 clo[j] = x.mi[child * NW] if slots else lo + j * half
         if ok[0] and ok[1]:
@@ -1506,11 +1517,13 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             st_lo[top] = clo[child]
             st_w[top] = cw[child]
             st_s[top] = cs[child]
+            st_l[top] = loose
             top += 1
             st_n[top] = 2 * n + j
             st_lo[top] = clo[j]
             st_w[top] = cw[j]
             st_s[top] = cs[j]
+            st_l[top] = loose
             top += 1
         else:
             for j in range(2):
@@ -1519,6 +1532,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                     st_lo[top] = clo[j]
                     st_w[top] = cw[j]
                     st_s[top] = cs[j]
+                    st_l[top] = loose
                     top += 1
 
 
