@@ -729,7 +729,9 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
-    NW = 8                      # int64 values per node in the tree array (7 used)
+    NW = 16                     # int64 values per node in the tree array (15 used)
+    NJ = 8                      # ratios of the joint node test (tj below)
+    S0 = 19                     # tj[j] compares memory bytes with CPU millicores << (S0 + j)
     TOP = 5                     # worst-fit top-state values per node: fc, fm, cc, cm, g2
     DIRS = 32                   # directions of the dot-product bound (len(DOT_DIRECTIONS))
 
@@ -773,6 +775,8 @@ cdef struct Index:
     # Balanced only: the leaves are slots of the balance value a (below), not hosts.
     int64_t shift               # slot(h) = (a(h) + 2**16) >> shift; -1: the leaves are hosts
     int64_t* mi                 # [2P] slots: the lowest index of a live host below
+    int64_t* tj                 # [2P, NJ] the joint node test's maxima (see joint)
+    int64_t* htj                # [H, NJ] slots: a live host's own tj
     int64_t* shead              # [P] slots: the first host of the slot's list, -1 if empty
     int64_t* slot               # [H] the slot whose list holds the host, -1 if none
     int64_t* snext              # [H] the next host in that list, -1 at the end
@@ -781,6 +785,7 @@ cdef struct Index:
     int64_t* hnm                # [H] ... and memory
     int64_t* ha                 # [H] ... and its balance value a(h)
     bint classes                # hosts are grouped into classes (else each host is its own)
+    bint joint                  # tj is kept and tested
     bint p1_min                 # p1 aggregates by min (best-fit, balanced), else by max
     bint dot                    # the policy is dot-product: ext is in use
     bint wf                     # the policy is worst-fit: top is in use
@@ -798,6 +803,7 @@ cdef struct Query:
     int64_t c, m                # the request
     int mode
     int64_t need_nc, need_nm    # some node below must have this much free (necessary)
+    int64_t jj, jv              # ... both on one node: tj[jj] >= jv (necessary)
     int64_t k1, k2, k3, k4      # the policy's bound constants (query_init)
 
 
@@ -805,6 +811,27 @@ cdef struct Best:
     int64_t h                   # -1 until a host is found
     int64_t w
     int64_t s
+
+
+cdef inline int64_t joint(int64_t c, int64_t m, int64_t s) noexcept nogil:
+    """min(c << s, m) without overflow. A node (c, m) holds a share (c', m') only if its joint
+    value is at least the share's for every s: the test tj makes of one node holding both."""
+    if c > (m >> s):
+        return m
+    return c << s
+
+
+cdef void joint_values(Fleet* f, int64_t h, int64_t* out) noexcept nogil:
+    """out[j] = the largest joint(free_c, free_m, S0 + j) over host h's present nodes."""
+    cdef int64_t j, k, v
+    for j in range(NJ):
+        out[j] = 0
+    for k in range(f.K):
+        if (f.present[h] >> k) & 1:
+            for j in range(NJ):
+                v = joint(f.free_c[h * f.K + k], f.free_m[h * f.K + k], S0 + j)
+                if v > out[j]:
+                    out[j] = v
 
 
 cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
@@ -816,6 +843,9 @@ cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
     cdef int64_t j
     x.p1[n * NW] = BIG if x.p1_min else -BIG
     x.p2[n * NW] = -BIG
+    if x.joint:
+        for j in range(NJ):
+            x.tj[n * NW + j] = EMPTY
     if x.dot:
         for j in range(DIRS):
             x.ext[n * DIRS + j] = 0  # every host's value is >= 0
@@ -868,6 +898,8 @@ cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
     x.nm[n * NW] = nm
     x.p1[n * NW] = 0
     x.p2[n * NW] = 0
+    if x.joint:
+        joint_values(f, h, x.tj + n * NW)
     if f.policy == POLICY_BEST_FIT or f.policy == POLICY_WORST_FIT:
         x.p1[n * NW] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
         if x.wf:
@@ -891,7 +923,14 @@ cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
     """Write slot v's values into its leaf: the fold of its hosts' cached values (balanced)."""
     cdef int64_t n = x.P + v, h = x.shead[v]
     cdef int64_t tc = EMPTY, tm = EMPTY, nc = EMPTY, nm = EMPTY, lo = BIG, hi = -BIG, mi = BIG
+    cdef int64_t j
+    cdef int64_t* tj = x.tj + n * NW
+    for j in range(NJ):
+        tj[j] = EMPTY
     while h >= 0:
+        for j in range(NJ):
+            if x.htj[h * NJ + j] > tj[j]:
+                tj[j] = x.htj[h * NJ + j]
         if f.tot_free_c[h] > tc:
             tc = f.tot_free_c[h]
         if f.tot_free_m[h] > tm:
@@ -928,6 +967,7 @@ cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
     x.hnc[h] = nc
     x.hnm[h] = nm
     x.ha[h] = balance(f, h)
+    joint_values(f, h, x.htj + h * NJ)
 
 
 cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
@@ -955,6 +995,11 @@ cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     v = x.p2[a * NW] if x.p2[a * NW] > x.p2[b * NW] else x.p2[b * NW]
     changed |= v != x.p2[n * NW]
     x.p2[n * NW] = v
+    if x.joint:
+        for j in range(NJ):
+            v = x.tj[a * NW + j] if x.tj[a * NW + j] > x.tj[b * NW + j] else x.tj[b * NW + j]
+            changed |= v != x.tj[n * NW + j]
+            x.tj[n * NW + j] = v
     if x.shift >= 0:
         v = x.mi[a * NW] if x.mi[a * NW] < x.mi[b * NW] else x.mi[b * NW]
         changed |= v != x.mi[n * NW]
@@ -1335,6 +1380,12 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
                 w = dc_lo
         q.need_nc = ceil_div(c, w)
         q.need_nm = ceil_div(m, w)
+    # The set's first node takes both shares: test one node for both, at the ratio nearest the
+    # request's (any ratio gives a necessary condition; the nearest, the sharpest).
+    q.jj = 0
+    while q.jj < NJ - 1 and (q.need_nm >> (S0 + q.jj + 1)) >= q.need_nc:
+        q.jj += 1
+    q.jv = joint(q.need_nc, q.need_nm, S0 + q.jj)
     dc_lo = fx(c, x.max_cap_c)
     dm_lo = fx(m, x.max_cap_m)
     dc_hi = one if x.min_cap_c == 0 else (c << FIXED_SHIFT) // x.min_cap_c
@@ -1373,7 +1424,7 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
 cdef inline bint could_hold(Index* x, Query* q, int64_t n) noexcept nogil:
     """0 only if no host below node n can take the request now (never 0 when one can)."""
     return (x.tc[n * NW] >= q.c and x.tm[n * NW] >= q.m and x.nc[n * NW] >= q.need_nc
-            and x.nm[n * NW] >= q.need_nm)
+            and x.nm[n * NW] >= q.need_nm and (not x.joint or x.tj[n * NW + q.jj] >= q.jv))
 
 
 cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t cut) noexcept nogil:
@@ -1413,6 +1464,15 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
             return (1 << FIXED_SHIFT) + hi
         return 1 << FIXED_SHIFT
     return 0
+
+
+cdef inline int64_t cheap_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
+    """A looser upper bound than score_bound, without its divisions, for worst-fit (the bound
+    over every g) and dot-product (A*X + B*Y times k4 >= 1, not divided by it): good enough to
+    order the first descent, before any best host exists to prune against."""
+    if f.policy == POLICY_WORST_FIT:
+        return x.p1[n * NW] - q.k1
+    return q.k1 * x.ext[n * DIRS + q.k3] + q.k2 * x.ext[n * DIRS + q.k3 + 1]
 
 
 cdef inline bint beats(Best* b, int64_t w, int64_t s, int64_t h, bint by_width) noexcept nogil:
@@ -1463,7 +1523,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef bint ok[2]
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
-    cdef bint cheap = f.policy == POLICY_WORST_FIT, loose
+    cdef bint cheap = f.policy == POLICY_WORST_FIT or f.policy == POLICY_DOT_PRODUCT, loose
     b.h = -1
     b.w = 0
     b.s = 0
@@ -1481,7 +1541,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
             continue
-        # A cheap bound only ordered the first descent: now that a best exists, the exact one.
+        # A cheap bound only ordered the first descent: now that a best exists, the tight one.
         if (st_l[top] and b.h >= 0 and n < x.P
                 and not beats(b, st_w[top], score_bound(f, x, q, n, b.s), lo, by_width)):
             continue
@@ -1502,8 +1562,8 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             child = 2 * n + j
             ok[j] = could_hold(x, q, child)
             if ok[j]:
-                if cheap and b.h < 0:
-                    cs[j] = x.p1[child * NW] - q.k1    # worst-fit's bound over all g
+                if loose:
+                    cs[j] = cheap_bound(f, x, q, child)
                 else:
                     cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
                 cw[j] = 1 if (not by_width or (x.nc[child * NW] >= q.c and x.nm[child * NW] >= q.m)) else 2
@@ -1699,11 +1759,16 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     # spreading scores already prune ties exactly (worst-fit's top state, dot-product's
     # directions) and would pay two leaf updates per commit as hosts leave large classes.
     x.classes = policy != POLICY_WORST_FIT and policy != POLICY_DOT_PRODUCT
+    # The joint node test pays where the best-ranked hosts are often too fragmented to take a
+    # request (packing fills them, balance draws the fullest near the target); the spreading
+    # scores rank the emptiest first, which rarely fail it, and would only pay its upkeep.
+    x.joint = x.classes
     tree = np.empty((2 * P, NW), dtype=np.int64)  # node-major: one node's values, one cache line
     ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
     classes = np.empty((14, max(H, 1)), dtype=np.int64)
+    htj = np.empty((max(H, 1) if x.shift >= 0 else 1, NJ), dtype=np.int64)
     slots = np.empty(P if x.shift >= 0 else 1, dtype=np.int64)
     table = np.empty(T, dtype=np.int64)
     cdef int64_t[:, ::1] v_top = top
@@ -1712,6 +1777,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     cdef int64_t[:, ::1] v_cls = classes
     cdef int64_t[::1] v_table = table
     cdef int64_t[::1] v_slots = slots
+    cdef int64_t[:, ::1] v_htj = htj
     x.P = P
     x.tc = &v_tree[0, 0]
     x.tm = &v_tree[0, 1]
@@ -1720,6 +1786,8 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.p1 = &v_tree[0, 4]
     x.p2 = &v_tree[0, 5]
     x.mi = &v_tree[0, 6]
+    x.tj = &v_tree[0, 8]
+    x.htj = &v_htj[0, 0]
     x.shead = &v_slots[0]
     x.table = &v_table[0]
     x.ext = &v_ext[0, 0]
