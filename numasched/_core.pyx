@@ -730,8 +730,9 @@ cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
     NW = 16                     # int64 values per node in the tree array (15 used)
-    NJ = 8                      # ratios of the joint node test (tj below)
-    S0 = 19                     # tj[j] compares memory bytes with CPU millicores << (S0 + j)
+    NJ = 4                      # ratios of the joint node test (tj below)
+    S0 = 19                     # tj[j] compares memory bytes with CPU millicores << (S0 + SJ * j)
+    SJ = 2                      # ... its ratios a factor 2**SJ apart
     TOP = 5                     # worst-fit top-state values per node: fc, fm, cc, cm, g2
     DIRS = 32                   # directions of the dot-product bound (len(DOT_DIRECTIONS))
 
@@ -822,14 +823,14 @@ cdef inline int64_t joint(int64_t c, int64_t m, int64_t s) noexcept nogil:
 
 
 cdef void joint_values(Fleet* f, int64_t h, int64_t* out) noexcept nogil:
-    """out[j] = the largest joint(free_c, free_m, S0 + j) over host h's present nodes."""
+    """out[j] = the largest joint(free_c, free_m, S0 + SJ * j) over host h's present nodes."""
     cdef int64_t j, k, v
     for j in range(NJ):
         out[j] = 0
     for k in range(f.K):
         if (f.present[h] >> k) & 1:
             for j in range(NJ):
-                v = joint(f.free_c[h * f.K + k], f.free_m[h * f.K + k], S0 + j)
+                v = joint(f.free_c[h * f.K + k], f.free_m[h * f.K + k], S0 + SJ * j)
                 if v > out[j]:
                     out[j] = v
 
@@ -1337,9 +1338,12 @@ cdef void index_commit(Fleet* f, Index* x, int64_t h, int64_t c, int64_t m, int 
     commit(f, h, c, m, mode, width, out_c, out_m, out_nodes)
     if f.sched[h] and f.n_present[h] > 0:
         displaced = class_join(f, x, h)
-    index_update(f, x, h)
+    # The promoted host takes h's old state and place first (under slots its arrival changes
+    # no value of the slot but perhaps its lowest index, so its climb stops at once), then h
+    # moves, then the head h displaced leaves.
     if promoted >= 0:
         index_update(f, x, promoted)
+    index_update(f, x, h)
     if displaced >= 0:
         index_update(f, x, displaced)
 
@@ -1383,9 +1387,9 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
     # The set's first node takes both shares: test one node for both, at the ratio nearest the
     # request's (any ratio gives a necessary condition; the nearest, the sharpest).
     q.jj = 0
-    while q.jj < NJ - 1 and (q.need_nm >> (S0 + q.jj + 1)) >= q.need_nc:
+    while q.jj < NJ - 1 and (q.need_nm >> (S0 + SJ * (q.jj + 1))) >= q.need_nc:
         q.jj += 1
-    q.jv = joint(q.need_nc, q.need_nm, S0 + q.jj)
+    q.jv = joint(q.need_nc, q.need_nm, S0 + SJ * q.jj)
     dc_lo = fx(c, x.max_cap_c)
     dm_lo = fx(m, x.max_cap_m)
     dc_hi = one if x.min_cap_c == 0 else (c << FIXED_SHIFT) // x.min_cap_c
@@ -1456,14 +1460,18 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
             return cut - 1   # >= floor(room / k4), without the division (cut * k4 < 2**61)
         return room // q.k4
     if f.policy == POLICY_BALANCED:
-        lo = x.p1[n * NW] + q.k1
-        hi = x.p2[n * NW] + q.k2
-        if lo > 0:
-            return (1 << FIXED_SHIFT) - lo
-        if hi < 0:
-            return (1 << FIXED_SHIFT) + hi
-        return 1 << FIXED_SHIFT
+        return balanced_bound(x.p1[n * NW], x.p2[n * NW], q)
     return 0
+
+
+cdef inline int64_t balanced_bound(int64_t amin, int64_t amax, Query* q) noexcept nogil:
+    """Balanced: an upper bound on the score of hosts whose a lies in [amin, amax]."""
+    cdef int64_t lo = amin + q.k1, hi = amax + q.k2
+    if lo > 0:
+        return (1 << FIXED_SHIFT) - lo
+    if hi < 0:
+        return (1 << FIXED_SHIFT) + hi
+    return 1 << FIXED_SHIFT
 
 
 cdef inline int64_t cheap_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
@@ -1551,7 +1559,13 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                 continue
             h = x.shead[n - x.P]
             while h >= 0:
-                consider(f, q, b, h, by_width)
+                # The node tests and the bound on the host's own cached values first: most
+                # hosts of a crowded slot fail one of them without a division.
+                if (x.hnc[h] >= q.need_nc and x.hnm[h] >= q.need_nm
+                        and x.htj[h * NJ + q.jj] >= q.jv
+                        and (b.h < 0 or beats(b, 1, balanced_bound(x.ha[h], x.ha[h], q), h,
+                                              by_width))):
+                    consider(f, q, b, h, by_width)
                 h = x.snext[h]
             continue
         # Push the children that could hold the request, the more promising one last (popped
@@ -1738,16 +1752,17 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     state = fleet_init(&f, node_cpu, node_mem, distance, schedulable, <int64_t*>ptr2(free_cpu),
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
-    # The host index: eight int64 arrays of 2P nodes, the class table (about 4H) and ten int64
-    # per host for the classes and slot lists: about 230 bytes per host (and DIRS int64 per node
-    # more under dot-product: about 750). Under balanced the leaves are 4P slots of the balance
-    # value (at most 2**17, one per value), so that hosts of near balance sit side by side.
+    # The host index: NW int64 per node of 2P nodes, the class table (about 4H) and up to 17
+    # int64 per host for the classes, slot lists and caches: about 400 bytes per host (and DIRS
+    # or TOP int64 per node more under dot-product or worst-fit). Under balanced the leaves are
+    # slots of the balance value, about 16 per host (at most 2**17, one per value: 17 MB), so
+    # that hosts of near balance sit side by side.
     while P < H:
         P *= 2
     x.shift = -1
     if policy == POLICY_BALANCED:
         x.shift = FIXED_SHIFT + 1
-        while x.shift > 0 and ((<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)) < 64 * H:
+        while x.shift > 0 and ((<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)) < 16 * H:
             x.shift -= 1
         P = (<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)
     T = 2
