@@ -1755,14 +1755,14 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     # The host index: NW int64 per node of 2P nodes, the class table (about 4H) and up to 17
     # int64 per host for the classes, slot lists and caches: about 400 bytes per host (and DIRS
     # or TOP int64 per node more under dot-product or worst-fit). Under balanced the leaves are
-    # slots of the balance value, about 16 per host (at most 2**17, one per value: 17 MB), so
+    # slots of the balance value, about 4 per host (at most 2**17, one per value: 34 MB), so
     # that hosts of near balance sit side by side.
     while P < H:
         P *= 2
     x.shift = -1
     if policy == POLICY_BALANCED:
         x.shift = FIXED_SHIFT + 1
-        while x.shift > 0 and ((<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)) < 16 * H:
+        while x.shift > 0 and ((<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)) < 4 * H:
             x.shift -= 1
         P = (<int64_t>1) << (FIXED_SHIFT + 1 - x.shift)
     T = 2
