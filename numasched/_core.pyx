@@ -692,17 +692,16 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #   p1[n], p2[n]  request-independent score aggregates of the policy (see leaf_values):
 #                 best-fit    p1 = min of g = wc*fx(free_c, cap_c) + wm*fx(free_m, cap_m)
 #                 worst-fit   p1 = max of g
-#                 dot-product unused (see ext)
+#                 dot-product unused (see hull)
 #                 balanced    p1 = min, p2 = max of a = fx(used_c, cap_c) - fx(used_m, cap_m)
-#   ext[n][j]     dot-product only (node-major: one node's values share two cache lines):
-#                 M_j = the largest P_j*X + Q_j*Y, X = fx(free_c, cap_c), Y = fx(free_m, cap_m),
-#                 for DIRS fixed directions u_j = (P_j, Q_j) from the CPU axis to the memory
-#                 axis. The score is at most A*X + B*Y with A, B >= 0 set by the request; writing
-#                 (A, B) = (alpha*u_j + beta*u_{j+1}) / det over the two directions around it
-#                 bounds it by (alpha*M_j + beta*M_{j+1}) / det. Unlike the largest X and the
-#                 largest Y taken apart, this is exact whenever one host is the largest in both
-#                 directions (as among identical hosts, so ties prune by index as at the leaves),
-#                 and otherwise off by at most the hosts' spread times 1 - cos(1.5 degrees).
+#   hull[n]       dot-product only (node-major, int32): the upper-right convex chain of the
+#                 points (X, Y) = (fx(free_c, cap_c), fx(free_m, cap_m)) of the hosts below,
+#                 X ascending and Y descending, at most HC vertices. The score is at most
+#                 A*X + B*Y with A, B >= 0 set by the request, and over a subtree that is
+#                 largest at a vertex of the chain: the bound is exact (identical hosts tie and
+#                 prune by index as at the leaves). A chain longer than HC is shortened by
+#                 replacing two neighbours with the corner (X of the right, Y of the left),
+#                 which dominates both: the bound stays an upper bound, a little looser.
 #   top[n]        worst-fit only (node-major): the top state, i.e. the free totals and
 #                 capacities (fc, fm, cc, cm) shared by every host below whose g is p1[n], and
 #                 g2, the largest g of the hosts in any other state (when two states share the
@@ -734,19 +733,8 @@ cdef enum:
     S0 = 19                     # tj[j] compares memory bytes with CPU millicores << (S0 + SJ * j)
     SJ = 2                      # ... its ratios a factor 2**SJ apart
     TOP = 5                     # worst-fit top-state values per node: fc, fm, cc, cm, g2
-    DIRS = 32                   # directions of the dot-product bound (len(DOT_DIRECTIONS))
-
-# The dot-product directions u_j = (P_j, Q_j) of numasched.codes (shared with the Numba kernel):
-# from the CPU axis to the memory axis, each turning counter-clockwise from the last
-# (P_j * Q_{j+1} - Q_j * P_{j+1} > 0). With P, Q <= 256 and X, Y <= 2**16, every product in
-# score_bound stays below 2**60.
-from .codes import DOT_DIRECTIONS as DIRECTIONS
-assert len(DIRECTIONS) == DIRS
-cdef int64_t DIR_P[DIRS]
-cdef int64_t DIR_Q[DIRS]
-for _j in range(DIRS):
-    DIR_P[_j] = DIRECTIONS[_j][0]
-    DIR_Q[_j] = DIRECTIONS[_j][1]
+    HC = 15                     # vertices of a dot-product chain at most
+    HW = 2 * HC + 2             # int32 per node of the chain array: count, then X, Y pairs
 
 cdef int64_t BIG = (<int64_t>1) << 62  # neutral element of the min / max score aggregates
 
@@ -759,7 +747,7 @@ cdef struct Index:
     int64_t* nm
     int64_t* p1
     int64_t* p2
-    int64_t* ext                # [2P, DIRS] the dot-product maxima (unused by other policies)
+    int32_t* hull               # [2P, HW] the dot-product chains (unused by other policies)
     int64_t* top                # [2P, TOP] worst-fit: the state of the hosts with the largest g
     # Host classes (see "Host classes" below), [H] per host unless noted.
     int64_t* kind               # the lowest index of a host with equal capacity, distance, schedulable
@@ -848,8 +836,7 @@ cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
         for j in range(NJ):
             x.tj[n * NW + j] = EMPTY
     if x.dot:
-        for j in range(DIRS):
-            x.ext[n * DIRS + j] = 0  # every host's value is >= 0
+        x.hull[n * HW] = 0          # no vertex: neutral in the merge
     if x.wf:
         for j in range(TOP - 1):
             x.top[n * TOP + j] = -1  # no host's state
@@ -912,8 +899,9 @@ cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
     elif f.policy == POLICY_DOT_PRODUCT:
         X = fx(fc, cc)
         Y = fx(fm, cm)
-        for j in range(DIRS):
-            x.ext[n * DIRS + j] = DIR_P[j] * X + DIR_Q[j] * Y
+        x.hull[n * HW] = 1
+        x.hull[n * HW + 1] = <int32_t>X
+        x.hull[n * HW + 2] = <int32_t>Y
     elif f.policy == POLICY_BALANCED:
         g = balance(f, h)
         x.p1[n * NW] = g
@@ -971,6 +959,67 @@ cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
     joint_values(f, h, x.htj + h * NJ)
 
 
+cdef inline int64_t cross(int64_t ox, int64_t oy, int64_t ax, int64_t ay, int64_t bx,
+                          int64_t by) noexcept nogil:
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
+
+
+cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept nogil:
+    """hn = the upper-right chain of the vertices of chains ha and hb (see hull[n] above);
+    0 if it is what hn held. Coordinates are at most 2**16, so every product fits in int64."""
+    cdef int64_t px[2 * HC]
+    cdef int64_t py[2 * HC]
+    cdef int64_t sx[2 * HC]
+    cdef int64_t sy[2 * HC]
+    cdef int64_t na = ha[0], nb = hb[0], i = 0, j = 0, m = 0, t, k = 0, start = 0, best, area
+    cdef bint changed
+    # Merge by X ascending, Y descending on ties.
+    while i < na or j < nb:
+        if j >= nb or (i < na and (ha[1 + 2 * i] < hb[1 + 2 * j] or (ha[1 + 2 * i] == hb[1 + 2 * j]
+                                                                     and ha[2 + 2 * i] >= hb[2 + 2 * j]))):
+            px[m] = ha[1 + 2 * i]
+            py[m] = ha[2 + 2 * i]
+            i += 1
+        else:
+            px[m] = hb[1 + 2 * j]
+            py[m] = hb[2 + 2 * j]
+            j += 1
+        m += 1
+    # The chain starts at the highest point (the rightmost of equals): points left of it are
+    # dominated. Then the upper hull, X ascending: a point of an X already taken is lower.
+    for t in range(1, m):
+        if py[t] >= py[start]:
+            start = t
+    for t in range(start, m):
+        if k > 0 and px[t] == sx[k - 1]:
+            continue
+        while k >= 2 and cross(sx[k - 2], sy[k - 2], sx[k - 1], sy[k - 1], px[t], py[t]) >= 0:
+            k -= 1
+        sx[k] = px[t]
+        sy[k] = py[t]
+        k += 1
+    # Too long: replace the neighbours whose corner adds least by that corner.
+    while k > HC:
+        best = 0
+        area = -1
+        for t in range(k - 1):
+            if area < 0 or (sx[t + 1] - sx[t]) * (sy[t] - sy[t + 1]) < area:
+                area = (sx[t + 1] - sx[t]) * (sy[t] - sy[t + 1])
+                best = t
+        sx[best] = sx[best + 1]
+        for t in range(best + 1, k - 1):
+            sx[t] = sx[t + 1]
+            sy[t] = sy[t + 1]
+        k -= 1
+    changed = hn[0] != k
+    hn[0] = <int32_t>k
+    for t in range(k):
+        changed |= hn[1 + 2 * t] != sx[t] or hn[2 + 2 * t] != sy[t]
+        hn[1 + 2 * t] = <int32_t>sx[t]
+        hn[2 + 2 * t] = <int32_t>sy[t]
+    return changed
+
+
 cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     """Node n's values from its two children; 0 if none of them changed (so no ancestor's does)."""
     cdef int64_t a = 2 * n, b = 2 * n + 1, v, j
@@ -1006,12 +1055,7 @@ cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
         changed |= v != x.mi[n * NW]
         x.mi[n * NW] = v
     if x.dot:
-        for j in range(DIRS):
-            v = x.ext[a * DIRS + j]
-            if x.ext[b * DIRS + j] > v:
-                v = x.ext[b * DIRS + j]
-            changed |= v != x.ext[n * DIRS + j]
-            x.ext[n * DIRS + j] = v
+        changed |= hull_pull(x.hull + n * HW, x.hull + a * HW, x.hull + b * HW)
     if x.wf:
         changed |= top_pull(x, n, a, b)
     return changed
@@ -1406,18 +1450,9 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
         # score = wc*fx(fc - c) + wm*fx(fm - m) <= g - wc*dc - wm*dm
         q.k1 = wc * dc_lo + wm * dm_lo
     elif f.policy == POLICY_DOT_PRODUCT:
-        # score = wc*dc*X + wm*dm*Y <= A*X + B*Y, (A, B) = (wc*dc_hi, wm*dm_hi) = (alpha*u_j +
-        # beta*u_{j+1}) / det for the directions u_j, u_{j+1} around (A, B): k1 = alpha,
-        # k2 = beta (both >= 0), k3 = j, k4 = det > 0.
-        A = wc * dc_hi
-        B = wm * dm_hi
-        w = 0   # the last direction at or before (A, B): u_{w+1} is the first one past it
-        while w < DIRS - 2 and A * DIR_Q[w + 1] - B * DIR_P[w + 1] < 0:
-            w += 1
-        q.k1 = A * DIR_Q[w + 1] - B * DIR_P[w + 1]
-        q.k2 = DIR_P[w] * B - DIR_Q[w] * A
-        q.k3 = w
-        q.k4 = DIR_P[w] * DIR_Q[w + 1] - DIR_Q[w] * DIR_P[w + 1]
+        # score = wc*dc*X + wm*dm*Y <= A*X + B*Y with (A, B) = (wc*dc_hi, wm*dm_hi) = (k1, k2)
+        q.k1 = wc * dc_hi
+        q.k2 = wm * dm_hi
     elif f.policy == POLICY_BALANCED:
         # uc - um lies in [a + dc - dm - 1, a + dc - dm + 1]; score = 1.0 - |uc - um|
         q.k1 = dc_lo - dm_hi - 1
@@ -1453,12 +1488,7 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
                 bound = ex
         return bound
     if f.policy == POLICY_DOT_PRODUCT:
-        # A*X + B*Y = (k1 * (u_j . p) + k2 * (u_{j+1} . p)) / k4 for every host p below, and the
-        # score is an integer: at most the floor of the same with the rows' maxima.
-        room = q.k1 * x.ext[n * DIRS + q.k3] + q.k2 * x.ext[n * DIRS + q.k3 + 1]
-        if cut >= 0 and room < cut * q.k4:
-            return cut - 1   # >= floor(room / k4), without the division (cut * k4 < 2**61)
-        return room // q.k4
+        return chain_bound(x.hull + n * HW, q.k1, q.k2)
     if f.policy == POLICY_BALANCED:
         return balanced_bound(x.p1[n * NW], x.p2[n * NW], q)
     return 0
@@ -1474,13 +1504,21 @@ cdef inline int64_t balanced_bound(int64_t amin, int64_t amax, Query* q) noexcep
     return 1 << FIXED_SHIFT
 
 
+cdef inline int64_t chain_bound(const int32_t* h, int64_t A, int64_t B) noexcept nogil:
+    """The largest A*X + B*Y over a chain's vertices (-1 for an empty chain)."""
+    cdef int64_t t, v, best = -1
+    for t in range(h[0]):
+        v = A * h[1 + 2 * t] + B * h[2 + 2 * t]
+        if v > best:
+            best = v
+    return best
+
+
 cdef inline int64_t cheap_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
-    """A looser upper bound than score_bound, without its divisions, for worst-fit (the bound
-    over every g) and dot-product (A*X + B*Y times k4 >= 1, not divided by it): good enough to
-    order the first descent, before any best host exists to prune against."""
-    if f.policy == POLICY_WORST_FIT:
-        return x.p1[n * NW] - q.k1
-    return q.k1 * x.ext[n * DIRS + q.k3] + q.k2 * x.ext[n * DIRS + q.k3 + 1]
+    """Worst-fit: a looser upper bound than score_bound, the bound over every g, without its
+    divisions: good enough to order the first descent, before any best host exists to prune
+    against."""
+    return x.p1[n * NW] - q.k1
 
 
 cdef inline bint beats(Best* b, int64_t w, int64_t s, int64_t h, bint by_width) noexcept nogil:
@@ -1531,7 +1569,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef bint ok[2]
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
-    cdef bint cheap = f.policy == POLICY_WORST_FIT or f.policy == POLICY_DOT_PRODUCT, loose
+    cdef bint cheap = f.policy == POLICY_WORST_FIT, loose
     b.h = -1
     b.w = 0
     b.s = 0
@@ -1779,7 +1817,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     # scores rank the emptiest first, which rarely fail it, and would only pay its upkeep.
     x.joint = x.classes
     tree = np.empty((2 * P, NW), dtype=np.int64)  # node-major: one node's values, one cache line
-    ext = np.empty((2 * P if x.dot else 1, DIRS), dtype=np.int64)
+    hull = np.empty((2 * P if x.dot else 1, HW), dtype=np.int32)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
     classes = np.empty((14, max(H, 1)), dtype=np.int64)
@@ -1787,7 +1825,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     slots = np.empty(P if x.shift >= 0 else 1, dtype=np.int64)
     table = np.empty(T, dtype=np.int64)
     cdef int64_t[:, ::1] v_top = top
-    cdef int64_t[:, ::1] v_ext = ext
+    cdef int32_t[:, ::1] v_hull = hull
     cdef int64_t[:, ::1] v_tree = tree
     cdef int64_t[:, ::1] v_cls = classes
     cdef int64_t[::1] v_table = table
@@ -1805,7 +1843,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     x.htj = &v_htj[0, 0]
     x.shead = &v_slots[0]
     x.table = &v_table[0]
-    x.ext = &v_ext[0, 0]
+    x.hull = &v_hull[0, 0]
     x.top = &v_top[0, 0]
     x.kind = &v_cls[0, 0]
     x.cls = &v_cls[1, 0]
