@@ -908,12 +908,14 @@ cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
         x.p2[n * NW] = g
 
 
-cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
-    """Write slot v's values into its leaf: the fold of its hosts' cached values (balanced)."""
+cdef bint slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
+    """Write slot v's values into its leaf: the fold of its hosts' cached values (balanced);
+    0 if the leaf held them already."""
     cdef int64_t n = x.P + v, h = x.shead[v]
     cdef int64_t tc = EMPTY, tm = EMPTY, nc = EMPTY, nm = EMPTY, lo = BIG, hi = -BIG, mi = BIG
     cdef int64_t j
-    cdef int64_t* tj = x.tj + n * NW
+    cdef int64_t tj[NJ]
+    cdef bint changed
     for j in range(NJ):
         tj[j] = EMPTY
     while h >= 0:
@@ -935,6 +937,9 @@ cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
         if h < mi:
             mi = h
         h = x.snext[h]
+    changed = (x.tc[n * NW] != tc or x.tm[n * NW] != tm or x.nc[n * NW] != nc
+               or x.nm[n * NW] != nm or x.p1[n * NW] != lo or x.p2[n * NW] != hi
+               or x.mi[n * NW] != mi)
     x.tc[n * NW] = tc
     x.tm[n * NW] = tm
     x.nc[n * NW] = nc
@@ -942,6 +947,42 @@ cdef void slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
     x.p1[n * NW] = lo
     x.p2[n * NW] = hi
     x.mi[n * NW] = mi
+    for j in range(NJ):
+        changed |= x.tj[n * NW + j] != tj[j]
+        x.tj[n * NW + j] = tj[j]
+    return changed
+
+
+cdef bint slot_add(Fleet* f, Index* x, int64_t v, int64_t h) noexcept nogil:
+    """Fold host h, just added to slot v's list, into the slot's leaf; 0 if nothing changed."""
+    cdef int64_t n = x.P + v, j
+    cdef bint changed = 0
+    if f.tot_free_c[h] > x.tc[n * NW]:
+        x.tc[n * NW] = f.tot_free_c[h]
+        changed = 1
+    if f.tot_free_m[h] > x.tm[n * NW]:
+        x.tm[n * NW] = f.tot_free_m[h]
+        changed = 1
+    if x.hnc[h] > x.nc[n * NW]:
+        x.nc[n * NW] = x.hnc[h]
+        changed = 1
+    if x.hnm[h] > x.nm[n * NW]:
+        x.nm[n * NW] = x.hnm[h]
+        changed = 1
+    if x.ha[h] < x.p1[n * NW]:
+        x.p1[n * NW] = x.ha[h]
+        changed = 1
+    if x.ha[h] > x.p2[n * NW]:
+        x.p2[n * NW] = x.ha[h]
+        changed = 1
+    if h < x.mi[n * NW]:
+        x.mi[n * NW] = h
+        changed = 1
+    for j in range(NJ):
+        if x.htj[h * NJ + j] > x.tj[n * NW + j]:
+            x.tj[n * NW + j] = x.htj[h * NJ + j]
+            changed = 1
+    return changed
 
 
 cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
@@ -1342,6 +1383,9 @@ cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
         leaf_values(f, x, h)
         climb(x, x.P + h)
         return
+    # A slot's leaf may keep a departed host's values: they only loosen its bounds (larger
+    # maxima, smaller minima), never exclude a host that is there. The search refreshes a slot
+    # it visits; a slot that empties is cleared at once.
     old = x.slot[h]
     new = -1
     if live(x, h):
@@ -1355,7 +1399,7 @@ cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
         if x.snext[h] >= 0:
             x.sprev[x.snext[h]] = x.sprev[h]
         x.slot[h] = -1
-        if old != new:
+        if x.shead[old] < 0 and old != new:
             slot_values(f, x, old)
             climb(x, x.P + old)
     if new >= 0:
@@ -1365,8 +1409,8 @@ cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
         if x.shead[new] >= 0:
             x.sprev[x.shead[new]] = h
         x.shead[new] = h
-        slot_values(f, x, new)
-        climb(x, x.P + new)
+        if slot_add(f, x, new, h):
+            climb(x, x.P + new)
 
 
 cdef void index_commit(Fleet* f, Index* x, int64_t h, int64_t c, int64_t m, int mode,
@@ -1595,6 +1639,8 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             if not slots:
                 consider(f, q, b, lo, by_width)
                 continue
+            if slot_values(f, x, n - x.P):    # bring a stale slot up to date on the way
+                climb(x, n)
             h = x.shead[n - x.P]
             while h >= 0:
                 # The node tests and the bound on the host's own cached values first: most
