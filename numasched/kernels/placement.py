@@ -20,8 +20,9 @@ over hosts with one ``new_scratch()`` per thread) can call the helpers as they a
 
 Host search. ``index_build``, ``index_update`` and ``index_find`` are _core.pyx's host index
 (a segment tree over hosts whose bounds skip subtrees that cannot hold the request or cannot beat
-the best host so far, and whose equivalence flags score runs of identical hosts once), with the
-tree's rows in one int64 array and the search stack preallocated per call. They are calls, not
+the best host so far, and which sees only the lowest-index host of each class of identical hosts,
+wherever the others lie), with the tree's rows in one int64 array, the class lists in another
+and the search stack preallocated per call. They are calls, not
 inlined into the driver: inlined, they share registers with the driver's many live array values
 (measured no faster, and a longer compile).
 
@@ -42,6 +43,7 @@ The same code runs as plain Python under ``NUMBA_DISABLE_JIT=1``.
 from __future__ import annotations
 
 import numpy as np
+from numba import config as numba_config
 from numba import njit, prange
 
 from ..codes import (
@@ -797,17 +799,22 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # a segment tree over host indices, P leaves (P = the smallest power of two >= H), whose rows
 # tree[TC], tree[TM], tree[NC], tree[NM], tree[P1], tree[P2] hold per node the largest free
 # totals, the largest free amount on one node, and the policy's request-independent score
-# aggregates; same[n] = 1 when every host below is identical to the leftmost one (kind[h]: equal
-# for adjacent hosts with equal capacity, distance and schedulable flag). ``bounds`` holds the
-# static constants (MIN_CAP_C ... MAX_PRESENT). The search keeps its stack in ``stack``
-# (rows ST_N, ST_LO, ST_W, ST_S, ST_SPAN), allocated once per call. ``ext`` (node-major) holds
-# the per-node values of _core.pyx's ``ext`` and ``top``: under dot-product [2P, DIRS], the
-# largest DIR_P[j] * X + DIR_Q[j] * Y over the hosts below (X, Y: their free fractions); under
+# aggregates; row tree[TABLE] is the host classes' hash table (below), also 2P long. ``bounds``
+# holds the static constants (MIN_CAP_C ... MAX_PRESENT) and N_UNUSED, the depth of the stack
+# of unused class ids. The search keeps its stack in ``stack`` (rows ST_N, ST_LO, ST_W, ST_S,
+# ST_SPAN), allocated once per call. ``ext`` (node-major) holds the per-node values of
+# _core.pyx's ``ext`` and ``top``: under dot-product [2P, DIRS], the largest
+# DIR_P[j] * X + DIR_Q[j] * Y over the hosts below (X, Y: their free fractions); under
 # worst-fit [2P, TOP], the top state (columns T_FC, T_FM, T_CC, T_CM) and T_G2; other policies
 # pass a [1, 1] placeholder. Its width says whose values it holds (DIRS != TOP != 1).
+# Only the head of each host class has a leaf with values: identical hosts cost one score.
+# Invariant after every commit: each node's values are the max/min over its children, and each
+# leaf's values are leaf_values() of its host's current free state.
 # ---------------------------------------------------------------------------------------------
-TC, TM, NC, NM, P1, P2 = 0, 1, 2, 3, 4, 5
-MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT = range(7)
+TC, TM, NC, NM, P1, P2, TABLE = 0, 1, 2, 3, 4, 5, 6
+TREE_ROWS = 7
+MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT, N_UNUSED = range(8)
+BOUNDS = 8
 ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
@@ -820,6 +827,17 @@ T_FC, T_FM, T_CC, T_CM, T_G2 = 0, 1, 2, 3, 4
 TOP = 5
 DIR_P = np.array([d[0] for d in DIRECTIONS], dtype=np.int64)
 DIR_Q = np.array([d[1] for d in DIRECTIONS], dtype=np.int64)
+# Rows of ``hosts`` (int64 [HOST_ROWS, max(H, 1)], per host unless noted): _core.pyx's class
+# arrays (see "Host classes" below).
+KIND = 0     # the lowest index of a host with equal capacity, distance, schedulable
+CLS = 1      # the host's class id; -1: the host is outside the index
+NXT = 2      # the next member of its class by index, -1 at the end
+PRV = 3      # the previous member, -1 at the start
+HEAD = 4     # [per class id] the lowest-index member; -1: the id is unused
+TAIL = 5     # [per class id] the highest-index member
+HSH = 6      # [per class id] the hash of the class's kind and free state (its 64 bits as int64)
+UNUSED = 7   # a stack of unused class ids, bounds[N_UNUSED] deep
+HOST_ROWS = 8
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -844,12 +862,14 @@ def empty_leaf(tree, ext, n, p1_min, dot):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_cap_c,
-                tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
+def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
+                tot_free_c, tot_free_m, policy, wc, wm):
     """Write host h's values into its leaf (EMPTY when it takes no new work)."""
     n = np.uintp(P + h)
     hu = np.uintp(h)
-    if not sched[hu] or n_present[hu] == 0:
+    c = hosts[CLS, hu]
+    if c < 0 or hosts[HEAD, np.uintp(c)] != h:
+        # outside the index, or a later member of its class
         empty_leaf(tree, ext, n, p1_by_min(policy), policy == POLICY_DOT_PRODUCT)
         return
     nc = np.int64(0)
@@ -893,38 +913,40 @@ def leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def same_host(kind, free_c, free_m, a, b):
-    """Hosts a and b have the same kind and the same free state."""
-    au = np.uintp(a)
-    bu = np.uintp(b)
-    if kind[au] != kind[bu]:
-        return False
-    for k in range(free_c.shape[1]):
-        ku = np.uintp(k)
-        if free_c[au, ku] != free_c[bu, ku] or free_m[au, ku] != free_m[bu, ku]:
-            return False
-    return True
-
-
-@njit(**config.NUMBA_INLINE_KWARGS)
-def pull(tree, ext, same, kind, free_c, free_m, n, lo, half, H, p1_min, dot):
-    """Node n's values from its two children; lo is its leftmost host, half its children's span."""
+def pull(tree, ext, n, p1_min, dot):
+    """Node n's values from its two children; False if none of them changed (so no ancestor's
+    does)."""
     nu = np.uintp(n)
     a = np.uintp(2 * n)
     b = np.uintp(2 * n + 1)
+    changed = False
     for row in range(4):  # TC, TM, NC, NM: largest
         r = np.uintp(row)
-        tree[r, nu] = tree[r, a] if tree[r, a] > tree[r, b] else tree[r, b]
+        v = tree[r, a] if tree[r, a] > tree[r, b] else tree[r, b]
+        if v != tree[r, nu]:
+            changed = True
+        tree[r, nu] = v
     if p1_min:
-        tree[P1, nu] = tree[P1, a] if tree[P1, a] < tree[P1, b] else tree[P1, b]
+        v = tree[P1, a] if tree[P1, a] < tree[P1, b] else tree[P1, b]
     else:
-        tree[P1, nu] = tree[P1, a] if tree[P1, a] > tree[P1, b] else tree[P1, b]
-    tree[P2, nu] = tree[P2, a] if tree[P2, a] > tree[P2, b] else tree[P2, b]
+        v = tree[P1, a] if tree[P1, a] > tree[P1, b] else tree[P1, b]
+    if v != tree[P1, nu]:
+        changed = True
+    tree[P1, nu] = v
+    v = tree[P2, a] if tree[P2, a] > tree[P2, b] else tree[P2, b]
+    if v != tree[P2, nu]:
+        changed = True
+    tree[P2, nu] = v
     if dot:
         for j in range(DIRS):
             ju = np.uintp(j)
-            ext[nu, ju] = ext[a, ju] if ext[a, ju] > ext[b, ju] else ext[b, ju]
+            v = ext[a, ju] if ext[a, ju] > ext[b, ju] else ext[b, ju]
+            if v != ext[nu, ju]:
+                changed = True
+            ext[nu, ju] = v
     elif ext.shape[1] == TOP:  # worst-fit (ext's width says whose values it holds): top_pull
+        # node n's top state (the state of its hosts with the largest g, if one state has it
+        # alone) and g2, the largest g of the hosts in any other state
         same_state = True
         for j in range(TOP - 1):
             if ext[a, np.uintp(j)] != ext[b, np.uintp(j)]:
@@ -937,14 +959,15 @@ def pull(tree, ext, same, kind, free_c, free_m, n, lo, half, H, p1_min, dot):
             src = a if tree[P1, a] >= tree[P1, b] else b
             other = b if src == a else a
             g2 = max(ext[src, T_G2], tree[P1, other])
+        if g2 != ext[nu, T_G2]:
+            changed = True
         for j in range(TOP - 1):
-            ext[nu, np.uintp(j)] = ext[src, np.uintp(j)]
+            ju = np.uintp(j)
+            if ext[nu, ju] != ext[src, ju]:
+                changed = True
+            ext[nu, ju] = ext[src, ju]
         ext[nu, T_G2] = g2
-    if lo + half >= H:
-        same[nu] = same[a]  # the right child holds padding only
-    else:
-        same[nu] = 1 if (same[a] and same[b] and same_host(kind, free_c, free_m, lo,
-                                                           lo + half)) else 0
+    return changed
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -975,8 +998,177 @@ def same_kind(cap_c, cap_m, dist, sched, a, b):
     return True
 
 
+@njit(**config.NUMBA_INLINE_KWARGS)
+def same_free(free_c, free_m, a, b):
+    """Hosts a and b have the same free capacity on every node."""
+    au = np.uintp(a)
+    bu = np.uintp(b)
+    for k in range(free_c.shape[1]):
+        ku = np.uintp(k)
+        if free_c[au, ku] != free_c[bu, ku] or free_m[au, ku] != free_m[bu, ku]:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Host classes (_core.pyx's, the same hash and the same table, so both kernels do the same
+# work). Two hosts of the same kind (capacities, distances, schedulable flag) with the same free
+# state answer every request alike: same feasibility, width, node set and score, so the scan
+# takes the lower index of the two. Only the head (lowest-index member) of each class is live in
+# the index; the other members hold EMPTY leaves and cost the search nothing, however many there
+# are and wherever they lie. A commit moves its host from one class to another (three leaves
+# change at most: the host, the next member of the class it left, the head it displaced).
+# Invariants after every commit, for every schedulable host h with a present node:
+#   hosts[CLS, h] is the class of (kind[h], free state of h); h is in that class's list exactly
+#   once; each list is sorted by host index, HEAD/TAIL are its ends; its hash HSH[c] is the
+#   table's key for c, reached from HSH[c] & (2P - 1) by linear probing without crossing an
+#   empty slot (the table, 2P slots for at most H <= P classes, is never more than half full).
+# Unschedulable hosts and hosts without present nodes have CLS = -1 and take no new work.
+# ---------------------------------------------------------------------------------------------
+HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_M64 = (1 << 64) - 1
+
+if numba_config.DISABLE_JIT:
+    def wrap_mul(a, b):
+        """a * b modulo 2**64 (plain Python: numpy scalars would warn on the wrap-around)."""
+        return np.uint64((int(a) * int(b)) & _M64)
+else:
+    @njit(**config.NUMBA_INLINE_KWARGS)
+    def wrap_mul(a, b):
+        """a * b modulo 2**64 (uint64 arithmetic wraps in machine code)."""
+        return a * b
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def hash_step(hv, v):
+    """_core.pyx's hash_step: mix the value v >= 0 into the uint64 hash hv."""
+    hv = wrap_mul(hv ^ np.uint64(v), HASH_MUL)
+    return hv ^ (hv >> np.uint64(29))
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def kind_hash(cap_c, cap_m, dist, sched, h):
+    hu = np.uintp(h)
+    hv = hash_step(_U0, sched[hu])
+    for k in range(cap_c.shape[1]):
+        ku = np.uintp(k)
+        hv = hash_step(hash_step(hv, cap_c[hu, ku]), cap_m[hu, ku])
+    if dist.shape[0] > 1:
+        for k in range(dist.shape[1]):
+            for j in range(dist.shape[2]):
+                hv = hash_step(hv, dist[hu, np.uintp(k), np.uintp(j)])
+    return hv
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def class_hash(hosts, free_c, free_m, h):
+    """The hash of host h's kind and free state, its 64 bits as int64 (as HSH stores it)."""
+    hu = np.uintp(h)
+    hv = hash_step(_U0, hosts[KIND, hu])
+    for k in range(free_c.shape[1]):
+        ku = np.uintp(k)
+        hv = hash_step(hash_step(hv, free_c[hu, ku]), free_m[hu, ku])
+    return np.int64(hv)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def table_delete(tree, hosts, P, c):
+    """Remove class id c from the table, shifting later entries of its probe run back."""
+    mask = 2 * P - 1
+    i = hosts[HSH, np.uintp(c)] & mask
+    while tree[TABLE, np.uintp(i)] != c:
+        i = (i + 1) & mask
+    j = i
+    while True:
+        j = (j + 1) & mask
+        e = tree[TABLE, np.uintp(j)]
+        if e < 0:
+            break
+        home = hosts[HSH, np.uintp(e)] & mask
+        # The entry at j stays if its home lies cyclically in (i, j]; else it moves to the hole.
+        if (i <= j and i < home <= j) or (i > j and (home > i or home <= j)):
+            continue
+        tree[TABLE, np.uintp(i)] = e
+        i = j
+    tree[TABLE, np.uintp(i)] = -1
+
+
 @njit(**config.NUMBA_JIT_KWARGS)
-def index_build(tree, ext, same, kind, bounds, P, cap_c, cap_m, dist, free_c, free_m, sched,
+def class_leave(tree, hosts, bounds, P, h):
+    """Take host h out of its class; returns the member that became head (-1 if none did)."""
+    hu = np.uintp(h)
+    c = hosts[CLS, hu]
+    cu = np.uintp(c)
+    was_head = hosts[HEAD, cu] == h
+    p = hosts[PRV, hu]
+    q = hosts[NXT, hu]
+    if p >= 0:
+        hosts[NXT, np.uintp(p)] = q
+    else:
+        hosts[HEAD, cu] = q
+    if q >= 0:
+        hosts[PRV, np.uintp(q)] = p
+    else:
+        hosts[TAIL, cu] = p
+    hosts[CLS, hu] = -1
+    if hosts[HEAD, cu] < 0:
+        table_delete(tree, hosts, P, c)
+        hosts[UNUSED, np.uintp(bounds[N_UNUSED])] = c
+        bounds[N_UNUSED] += 1
+        return np.int64(-1)
+    return hosts[HEAD, cu] if was_head else np.int64(-1)
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def class_join(tree, hosts, bounds, P, free_c, free_m, h):
+    """Put host h (in no class) into the class of its kind and free state, creating it if need
+    be; returns the former head it displaced (-1 if none)."""
+    hu = np.uintp(h)
+    mask = 2 * P - 1
+    hv = class_hash(hosts, free_c, free_m, h)
+    i = hv & mask
+    while tree[TABLE, np.uintp(i)] >= 0:
+        c = tree[TABLE, np.uintp(i)]
+        cu = np.uintp(c)
+        first = hosts[HEAD, cu]
+        if (hosts[HSH, cu] == hv and hosts[KIND, np.uintp(first)] == hosts[KIND, hu]
+                and same_free(free_c, free_m, first, h)):
+            hosts[CLS, hu] = c
+            # Insert by index, searching from the tail: hosts mostly join in increasing order.
+            p = hosts[TAIL, cu]
+            while p >= 0 and p > h:
+                p = hosts[PRV, np.uintp(p)]
+            hosts[PRV, hu] = p
+            if p < 0:
+                hosts[NXT, hu] = first
+                hosts[PRV, np.uintp(first)] = h
+                hosts[HEAD, cu] = h
+                return first
+            pu = np.uintp(p)
+            q = hosts[NXT, pu]
+            hosts[NXT, hu] = q
+            if q >= 0:
+                hosts[PRV, np.uintp(q)] = h
+            else:
+                hosts[TAIL, cu] = h
+            hosts[NXT, pu] = h
+            return np.int64(-1)
+        i = (i + 1) & mask
+    bounds[N_UNUSED] -= 1
+    c = hosts[UNUSED, np.uintp(bounds[N_UNUSED])]
+    cu = np.uintp(c)
+    tree[TABLE, np.uintp(i)] = c
+    hosts[HSH, cu] = hv
+    hosts[HEAD, cu] = h
+    hosts[TAIL, cu] = h
+    hosts[NXT, hu] = -1
+    hosts[PRV, hu] = -1
+    hosts[CLS, hu] = c
+    return np.int64(-1)
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m, sched,
                 present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
     H = cap_c.shape[0]
     K = cap_c.shape[1]
@@ -986,11 +1178,6 @@ def index_build(tree, ext, same, kind, bounds, P, cap_c, cap_m, dist, free_c, fr
     bounds[MIN_NODE_C] = -1
     bounds[MIN_NODE_M] = -1
     for h in range(H):
-        leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_cap_c,
-                    tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
-        kind[h] = h
-        if h > 0 and same_kind(cap_c, cap_m, dist, sched, h - 1, h):
-            kind[h] = kind[h - 1]
         if n_present[h] == 0:
             continue
         cc = tot_cap_c[h]
@@ -1008,30 +1195,47 @@ def index_build(tree, ext, same, kind, bounds, P, cap_c, cap_m, dist, free_c, fr
                     bounds[MIN_NODE_C] = cap_c[h, k]
                 if bounds[MIN_NODE_M] < 0 or cap_m[h, k] < bounds[MIN_NODE_M]:
                     bounds[MIN_NODE_M] = cap_m[h, k]
-    for n in range(P, 2 * P):
-        same[n] = 1
+    # Kinds: the table maps a kind's hash to its lowest-index host while they are found.
+    mask = 2 * P - 1
+    tree[TABLE, :] = -1
+    for h in range(H):
+        i = np.int64(kind_hash(cap_c, cap_m, dist, sched, h) & np.uint64(mask))
+        while tree[TABLE, i] >= 0 and not same_kind(cap_c, cap_m, dist, sched, tree[TABLE, i], h):
+            i = (i + 1) & mask
+        if tree[TABLE, i] < 0:
+            tree[TABLE, i] = h
+        hosts[KIND, h] = tree[TABLE, i]
+    # Classes: every schedulable host with a present node joins in index order.
+    tree[TABLE, :] = -1
+    bounds[N_UNUSED] = H
+    for c in range(H):
+        hosts[HEAD, c] = -1
+        hosts[UNUSED, c] = H - 1 - c  # ids are taken from the top of the stack: 0, 1, 2, ...
+    for h in range(H):
+        hosts[CLS, h] = -1
+        if sched[h] and n_present[h] > 0:
+            class_join(tree, hosts, bounds, P, free_c, free_m, h)
+    for h in range(H):
+        leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
+                    tot_free_c, tot_free_m, policy, wc, wm)
     for n in range(P + H, 2 * P):
         empty_leaf(tree, ext, np.uintp(n), p1_min, dot)
     for n in range(P - 1, 0, -1):
-        span = node_span(P, n)
-        pull(tree, ext, same, kind, free_c, free_m, n, n * span - P, span >> 1, H, p1_min, dot)
+        pull(tree, ext, n, p1_min, dot)
 
 
 @njit(**config.NUMBA_JIT_KWARGS)
-def index_update(tree, ext, same, kind, P, h, free_c, free_m, sched, present, n_present,
-                 tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
-    """Host h's free state changed: refresh its leaf and the path to the root."""
-    H = free_c.shape[0]
+def index_update(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
+                 tot_free_c, tot_free_m, policy, wc, wm):
+    """Host h's leaf changed: refresh it and its ancestors, up to the first that stays the same
+    (every node above it is then unchanged too)."""
     p1_min = p1_by_min(policy)
     dot = policy == POLICY_DOT_PRODUCT
-    leaf_values(tree, ext, P, h, free_c, free_m, sched, present, n_present, tot_cap_c, tot_cap_m,
+    leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
                 tot_free_c, tot_free_m, policy, wc, wm)
     n = (P + h) >> 1
-    span = 2
-    while n >= 1:
-        pull(tree, ext, same, kind, free_c, free_m, n, h - h % span, span >> 1, H, p1_min, dot)
+    while n >= 1 and pull(tree, ext, n, p1_min, dot):
         n >>= 1
-        span <<= 1
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1151,7 +1355,7 @@ def push(stack, top, n, lo, w, s, span):
 
 
 @njit(**config.NUMBA_JIT_KWARGS)
-def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, present,
+def index_find(tree, ext, stack, P, cap_c, cap_m, free_c, free_m, dist, present,
                n_present, uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c,
                m, mode, need_nc, need_nm, k1, k2, k3, k4, scratch):
     """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits."""
@@ -1174,8 +1378,8 @@ def index_find(tree, ext, same, stack, P, cap_c, cap_m, free_c, free_m, dist, pr
         if best_h >= 0 and not beats(best_h, best_w, best_s, stack[ST_W, tu], stack[ST_S, tu],
                                      lo, by_width):
             continue
-        if n >= P or same[np.uintp(n)]:
-            h = lo  # a leaf, or a class of identical hosts: the leftmost wins every tie
+        if n >= P:
+            h = lo  # a leaf: the head of its class, if it holds values
             hu = np.uintp(h)
             if tot_free_c[hu] < c or tot_free_m[hu] < m:
                 continue
@@ -1296,22 +1500,23 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     node_choice = np.int64(node_choice)
     wc = np.int64(cpu_weight)
     wm = np.int64(mem_weight)
-    # The host index (see the comment above leaf_values): about 100 bytes per host.
+    # The host index (see the comment above p1_by_min): seven int64 rows of 2P nodes (the
+    # last one the class table) and eight int64 per host for the classes: about 160 bytes per
+    # host (and DIRS int64 per node more under dot-product, TOP under worst-fit).
     P = 1
     while P < H:
         P *= 2
-    tree = np.empty((6, 2 * P), dtype=np.int64)
+    tree = np.empty((TREE_ROWS, 2 * P), dtype=np.int64)
     if policy == POLICY_DOT_PRODUCT:
         ext = np.empty((2 * P, DIRS), dtype=np.int64)
     elif policy == POLICY_WORST_FIT:
         ext = np.empty((2 * P, TOP), dtype=np.int64)
     else:
         ext = np.empty((1, 1), dtype=np.int64)
-    same = np.empty(2 * P, dtype=np.uint8)
-    kind = np.empty(max(H, 1), dtype=np.int64)
-    bounds = np.empty(7, dtype=np.int64)
+    hosts = np.empty((HOST_ROWS, max(H, 1)), dtype=np.int64)
+    bounds = np.empty(BOUNDS, dtype=np.int64)
     stack = np.empty((5, STACK), dtype=np.int64)
-    index_build(tree, ext, same, kind, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
+    index_build(tree, ext, hosts, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
                 schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
                 policy, wc, wm)
 
@@ -1328,7 +1533,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
             ok, need_nc, need_nm, k1, k2, k3, k4 = query_init(tree, bounds, policy, wc, wm, c, m,
                                                               md)
             if ok:
-                best_h, best_w = index_find(tree, ext, same, stack, P, node_cpu, node_mem,
+                best_h, best_w = index_find(tree, ext, stack, P, node_cpu, node_mem,
                                             free_cpu, free_mem, distance, present, n_present,
                                             uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
                                             policy, wc, wm, c, m, md, need_nc, need_nm, k1, k2,
@@ -1342,14 +1547,29 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
                 if best_w > 0:
                     best_h = req
         if best_h >= 0:
+            # _core.pyx's index_commit: commit, and bring the host's class and the index up to
+            # date (the host's leaf, the member promoted to head of the class it left, the head
+            # it displaced in the class it joined).
             bu = np.uintp(best_h)
+            promoted = np.int64(-1)
+            if hosts[CLS, bu] >= 0:
+                promoted = class_leave(tree, hosts, bounds, P, best_h)
             out_nodes[iu] = commit(node_cpu, node_mem, free_cpu, free_mem, distance,
                                    best_h if multi_dist else 0, best_h, present[bu], node_choice,
                                    tot_free_c, tot_free_m, c, m, md, best_w, out_cpu, out_mem, i,
                                    scratch)
             out_host[iu] = best_h
-            index_update(tree, ext, same, kind, P, best_h, free_cpu, free_mem, schedulable, present,
-                         n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
+            displaced = np.int64(-1)
+            if schedulable[bu] and n_present[bu] > 0:
+                displaced = class_join(tree, hosts, bounds, P, free_cpu, free_mem, best_h)
+            index_update(tree, ext, hosts, P, best_h, free_cpu, free_mem, present, tot_cap_c,
+                         tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
+            if promoted >= 0:
+                index_update(tree, ext, hosts, P, promoted, free_cpu, free_mem, present,
+                             tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
+            if displaced >= 0:
+                index_update(tree, ext, hosts, P, displaced, free_cpu, free_mem, present,
+                             tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
         else:
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
                                             schedulable, tot_cap_c, tot_cap_m, tot_free_c,
