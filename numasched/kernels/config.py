@@ -23,9 +23,9 @@ per-host path: ``fx``, ``host_score`` and the node-set search (``fit_width``, ``
 ``set_search``). A Numba call that takes arrays pays an atomic incref/decref pair per array
 argument; with the search as calls, first-fit + restricted (a NUMA check on nearly every host
 it visits) ran 5x slower than Cython, inlined 3x, at the price of a longer cold compile (about
-16 s instead of 7 s on 2 cores). The host index's leaf and node updates (``leaf_values``,
-``pull``) are inlined too; ``index_find`` and ``index_update`` stay calls: inlined into the
-driver they share registers with its many live arrays and were no faster.
+16 s instead of 7 s on 2 cores). The whole per-request path of the placement loop is inlined
+too (the host index's search and updates, the class moves, ``commit``), on borrowed arrays
+without reference counts: see the docstring of ``placement.py``.
 
 The cache trap
 --------------
