@@ -892,6 +892,14 @@ def p1_by_min(policy):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
+def uses_classes(policy):
+    """Hosts are grouped into classes (else each live host is its own class, for good), as in
+    _core.pyx: worst-fit's and dot-product's bounds already prune identical hosts, and classes
+    would cost them a second leaf update per commit."""
+    return policy != POLICY_WORST_FIT and policy != POLICY_DOT_PRODUCT
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
 def empty_leaf(tree, ext, n, p1_min, dot):
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
     for row in range(4):  # TC, TM, NC, NM
@@ -1070,6 +1078,8 @@ def same_free(free_c, free_m, a, b):
 #   table's key for c, reached from HSH[c] & (2P - 1) by linear probing without crossing an
 #   empty slot (the table, 2P slots for at most H <= P classes, is never more than half full).
 # Unschedulable hosts and hosts without present nodes have CLS = -1 and take no new work.
+# Under worst-fit and dot-product (not uses_classes) each live host h is its own class for good
+# (CLS = HEAD = h), never in the table, and a commit refreshes its leaf only.
 # ---------------------------------------------------------------------------------------------
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _M64 = (1 << 64) - 1
@@ -1257,10 +1267,15 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
     for c in range(H):
         hosts[HEAD, c] = -1
         hosts[UNUSED, c] = H - 1 - c  # ids are taken from the top of the stack: 0, 1, 2, ...
+    classes = uses_classes(policy)
     for h in range(H):
         hosts[CLS, h] = -1
         if sched[h] and n_present[h] > 0:
-            class_join(tree, hosts, bounds, P, free_c, free_m, h)
+            if classes:
+                class_join(tree, hosts, bounds, P, free_c, free_m, h)
+            else:
+                hosts[CLS, h] = h  # a class of its own, for good
+                hosts[HEAD, h] = h
     for h in range(H):
         leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
                     tot_free_c, tot_free_m, policy, wc, wm)
@@ -1610,6 +1625,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     bounds = borrow(bounds)
     stack = borrow(stack)
     multi_dist = distance.shape[0] > 1
+    classes = uses_classes(policy)
     N = cpu.shape[0]
     for t in range(N):
         i = order[np.uintp(t)]
@@ -1643,7 +1659,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
             # it displaced in the class it joined).
             bu = np.uintp(best_h)
             promoted = np.int64(-1)
-            if hosts[CLS, bu] >= 0:
+            if classes and hosts[CLS, bu] >= 0:
                 promoted = class_leave(tree, hosts, bounds, P, best_h)
             out_nodes[iu] = commit(node_cpu, node_mem, free_cpu, free_mem, distance,
                                    best_h if multi_dist else 0, best_h, present[bu], node_choice,
@@ -1651,7 +1667,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
                                    scratch)
             out_host[iu] = best_h
             displaced = np.int64(-1)
-            if schedulable[bu] and n_present[bu] > 0:
+            if classes and schedulable[bu] and n_present[bu] > 0:
                 displaced = class_join(tree, hosts, bounds, P, free_cpu, free_mem, best_h)
             for r in range(3):  # in this order; one call site, so one inlined copy
                 u = best_h if r == 0 else (promoted if r == 1 else displaced)
