@@ -1419,7 +1419,10 @@ def push(stack, top, n, lo, w, s, span):
 def index_find(tree, ext, stack, P, cap_c, cap_m, free_c, free_m, dist, present,
                n_present, uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c,
                m, mode, need_nc, need_nm, k1, k2, k3, k4, scratch):
-    """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits."""
+    """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits.
+
+    Inlined into place_loop, so its call must stay under 30 arguments: CPython passes a longer
+    call as *args, which Numba cannot inline (the compile then fails)."""
     by_width = mode == MODE_BEST_EFFORT
     best_h = np.int64(-1)
     best_w = np.int64(0)
