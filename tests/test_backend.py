@@ -109,7 +109,7 @@ def _run(code: str, **env_extra):
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, cwd=str(REPO), timeout=120)
+                          env=env, cwd=str(REPO), timeout=300)  # a cold Numba compile: ~1 min
 
 
 def test_missing_extension_falls_back_loudly():
