@@ -1383,9 +1383,7 @@ cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
         leaf_values(f, x, h)
         climb(x, x.P + h)
         return
-    # A slot's leaf may keep a departed host's values: they only loosen its bounds (larger
-    # maxima, smaller minima), never exclude a host that is there. The search refreshes a slot
-    # it visits; a slot that empties is cleared at once.
+    # Every slot's leaf holds the exact fold of its hosts (pending reasons read the root).
     old = x.slot[h]
     new = -1
     if live(x, h):
@@ -1399,8 +1397,7 @@ cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
         if x.snext[h] >= 0:
             x.sprev[x.snext[h]] = x.sprev[h]
         x.slot[h] = -1
-        if x.shead[old] < 0 and old != new:
-            slot_values(f, x, old)
+        if old != new and slot_values(f, x, old):
             climb(x, x.P + old)
     if new >= 0:
         x.slot[h] = new
@@ -1409,7 +1406,8 @@ cdef void index_update(Fleet* f, Index* x, int64_t h) noexcept nogil:
         if x.shead[new] >= 0:
             x.sprev[x.shead[new]] = h
         x.shead[new] = h
-        if slot_add(f, x, new, h):
+        # Staying in its slot, h may have lowered one of the slot's maxima: fold all again.
+        if slot_values(f, x, new) if old == new else slot_add(f, x, new, h):
             climb(x, x.P + new)
 
 
@@ -1639,8 +1637,6 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             if not slots:
                 consider(f, q, b, lo, by_width)
                 continue
-            if slot_values(f, x, n - x.P):    # bring a stale slot up to date on the way
-                climb(x, n)
             h = x.shead[n - x.P]
             while h >= 0:
                 # The node tests and the bound on the host's own cached values first: most

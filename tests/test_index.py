@@ -99,6 +99,17 @@ def test_a_lower_host_joining_a_class_becomes_its_head(policy, numa):
     parity(cluster, requests, policy=policy, numa=numa)
 
 
+def test_pending_reasons_read_exact_maxima_under_balanced():
+    """Under balanced the index's leaves are slots of the balance value: a host that takes a
+    request and stays in its slot lowers the slot's largest free totals, which the pending
+    reason reads at the root (every CPU is taken: no CPU, not no NUMA fit)."""
+    cluster = numasched.Cluster([[1], [1], [1], [6], [1]], [[1], [1], [1], [6], [1]],
+                                schedulable=[True, True, False, True, False])
+    requests = numasched.Requests([1] * 9, [1] * 8 + [2])
+    placement = parity(cluster, requests, policy="balanced", numa="none", order="given")
+    assert placement.reason[-1] == numasched.codes.REASON_NO_CPU
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("numa", MODES)
 def test_hosts_fill_exactly_to_zero(policy, numa):
