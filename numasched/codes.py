@@ -6,8 +6,6 @@ known ones. The numbers are part of the embedding contract: never renumber, only
 """
 from __future__ import annotations
 
-import math
-
 # NUMA modes: the kubelet Topology Manager's policies (ESXi's home node is `restricted` with
 # equal NUMA clients). Per-request overrides use MODE_DEFAULT to mean "the call's mode".
 MODE_DEFAULT = -1
@@ -77,12 +75,6 @@ FIXED_ONE = 1 << FIXED_SHIFT
 # Embedding ranks (numasched.embedding): under best-effort a narrower node set outranks any
 # score, so rank = score - width * WIDTH_RANK; every score is >= 0 and below 2**44.
 WIDTH_RANK = 1 << 44
-
-# Directions of the host index's dot-product bound (both kernels): 256 * (cos, sin) of 32 angles
-# evenly spaced from the CPU axis (0) to the memory axis (90 degrees), rounded; each turns
-# counter-clockwise from the last. With components <= 256, the bound's products stay below 2**60.
-DOT_DIRECTIONS = tuple((round(256 * math.cos(j * math.pi / 62)), round(256 * math.sin(j * math.pi / 62)))
-                       for j in range(32))
 
 # Validation limits that keep every fixed-point product inside int64.
 MAX_NODES = 64               # node sets are uint64 bit masks

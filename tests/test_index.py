@@ -168,7 +168,7 @@ def test_compiled_backends_agree_at_scale(policy):
 
 
 # --------------------------------------------------------------------------------------------
-# Hard cases for the request-dependent bounds (dot-product's directional maxima, balanced's
+# Hard cases for the request-dependent bounds (dot-product's convex chain, balanced's
 # utilisation gap, worst-fit's top state): many hosts within a bound's slack of the best, exact ties between hosts that
 # are not neighbours (so no equivalence class merges them), identical hosts, mixed capacities.
 # --------------------------------------------------------------------------------------------
@@ -245,21 +245,10 @@ def test_exact_ties_between_hosts_far_apart(policy):
 @pytest.mark.parametrize("policy", SCORES, ids=lambda p: getattr(p, "name", p))
 def test_identical_hosts_under_request_dependent_bounds(policy):
     """Every host identical and the requests fanned over every direction: each request's best
-    is the lowest-index host of the freest class, which the directional bound must find exactly."""
+    is the lowest-index host of the freest class, which the request-dependent bounds must find
+    exactly."""
     cluster = numasched.Cluster.uniform(hosts=60, nodes_per_host=2, cpu_per_node=32_000,
                                         mem_per_node=128 * GiB)
     rng = np.random.default_rng(8)
     parity(cluster, fanned_requests(rng, 80), policy=policy, numa="restricted",
            order="decreasing")
-
-
-def test_the_dot_product_directions_turn():
-    """The Numba kernel's table of directions runs from the CPU axis to the memory axis, each
-    turning counter-clockwise from the last (the bound's coefficients need it)."""
-    from numasched.kernels import placement
-
-    dirs = placement.DIRECTIONS
-    assert dirs[0] == (256, 0) and dirs[-1] == (0, 256)
-    for (p0, q0), (p1, q1) in zip(dirs, dirs[1:]):
-        assert p0 * q1 - q0 * p1 > 0
-    assert max(max(d) for d in dirs) <= 256   # keeps the bound's products below 2**60

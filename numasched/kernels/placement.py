@@ -77,7 +77,6 @@ from ..codes import (
     REASON_NO_NUMA_FIT,
     REASON_TOO_LARGE,
 )
-from ..codes import DOT_DIRECTIONS
 from ..codes import WIDTH_RANK as _WIDTH_RANK
 from . import config
 
@@ -849,10 +848,15 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # holds the static constants (MIN_CAP_C ... MAX_PRESENT) and N_UNUSED, the depth of the stack
 # of unused class ids. The search keeps its stack in ``stack`` (rows ST_N, ST_LO, ST_W, ST_S,
 # ST_SPAN), allocated once per call. ``ext`` (node-major) holds the per-node values of
-# _core.pyx's ``ext`` and ``top``: under dot-product [2P, DIRS], the largest
-# DIR_P[j] * X + DIR_Q[j] * Y over the hosts below (X, Y: their free fractions); under
-# worst-fit [2P, TOP], the top state (columns T_FC, T_FM, T_CC, T_CM) and T_G2; other policies
-# pass a [1, 1] placeholder. Its width says whose values it holds (DIRS != TOP != 1).
+# _core.pyx's ``hull`` and ``top``: under dot-product [2P, HW], the upper-right convex chain of
+# the points (X, Y) = (fx(free_c, cap_c), fx(free_m, cap_m)) of the hosts below, X ascending
+# and Y descending, at most HC vertices (column 0 the count, then X, Y pairs): the score is at
+# most A*X + B*Y with A, B >= 0 set by the request, largest at a vertex, so the bound is exact
+# (identical hosts tie and prune by index as at the leaves); a chain longer than HC is
+# shortened by replacing two neighbours with their corner (X of the right, Y of the left),
+# which dominates both, so the bound stays an upper bound. Under worst-fit [2P, TOP], the top
+# state (columns T_FC, T_FM, T_CC, T_CM) and T_G2; other policies pass a [1, 1] placeholder.
+# Its width says whose values it holds (HW != TOP != 1).
 # Only the head of each host class has a leaf with values: identical hosts cost one score.
 # Invariant after every commit: each node's values are the max/min over its children, and each
 # leaf's values are leaf_values() of its host's current free state.
@@ -861,18 +865,21 @@ TC, TM, NC, NM, P1, P2, TABLE = 0, 1, 2, 3, 4, 5, 6
 TREE_ROWS = 7
 MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT, N_UNUSED = range(8)
 BOUNDS = 8
+# The query's constants (query_init), one array per call: the node tests' needs (Q_NC, Q_NM)
+# and the policy's bound constants (Q_K1, Q_K2).
+Q_NC, Q_NM, Q_K1, Q_K2 = range(4)
+QUERY = 4
 ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
 BIG = np.int64(1) << np.int64(62)
-# The dot-product directions (numasched.codes, shared with _core.pyx), from the CPU axis to the
-# memory axis.
-DIRECTIONS = DOT_DIRECTIONS
-DIRS = len(DIRECTIONS)
+HC = 15            # vertices of a dot-product chain at most
+HW = 2 * HC + 2    # int64 per node of the chain array: count, then X, Y pairs (one spare)
 T_FC, T_FM, T_CC, T_CM, T_G2 = 0, 1, 2, 3, 4
 TOP = 5
-DIR_P = np.array([d[0] for d in DIRECTIONS], dtype=np.int64)
-DIR_Q = np.array([d[1] for d in DIRECTIONS], dtype=np.int64)
+# hull_pull's working rows in the helpers' scratch (free while the index is updated): the merged
+# points, then the chain.
+PX, PY, SX, SY = CAND, IDX, NODES, REM
 # Rows of ``hosts`` (int64 [HOST_ROWS, max(H, 1)], per host unless noted): _core.pyx's class
 # arrays (see "Host classes" below).
 KIND = 0     # the lowest index of a host with equal capacity, distance, schedulable
@@ -907,8 +914,7 @@ def empty_leaf(tree, ext, n, p1_min, dot):
     tree[P1, n] = BIG if p1_min else -BIG
     tree[P2, n] = -BIG
     if dot:
-        for j in range(DIRS):
-            ext[n, np.uintp(j)] = 0  # every host's value is >= 0
+        ext[n, 0] = 0  # no vertex: neutral in the merge
     elif ext.shape[1] == TOP:  # worst-fit
         for j in range(TOP - 1):
             ext[n, np.uintp(j)] = -1  # no host's state
@@ -955,11 +961,9 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
             ext[n, T_CM] = cm
             ext[n, T_G2] = -BIG
     elif policy == POLICY_DOT_PRODUCT:
-        X = fx(fc, cc)
-        Y = fx(fm, cm)
-        for j in range(DIRS):
-            ju = np.uintp(j)
-            ext[n, ju] = DIR_P[ju] * X + DIR_Q[ju] * Y
+        ext[n, 0] = 1
+        ext[n, 1] = fx(fc, cc)
+        ext[n, 2] = fx(fm, cm)
     elif policy == POLICY_BALANCED:
         g = fx(cc - fc, cc) - fx(cm - fm, cm)
         tree[P1, n] = g
@@ -967,7 +971,85 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def pull(tree, ext, n, p1_min, dot):
+def cross(ox, oy, ax, ay, bx, by):
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
+
+
+@njit(**config.NUMBA_JIT_KWARGS)
+def hull_pull(ext, n, a, b, scratch):
+    """ext[n] = the upper-right chain of the vertices of chains ext[a] and ext[b] (see the
+    index's comment); False if it is what ext[n] held. Coordinates are at most 2**16, so every
+    product fits in int64. Works in scratch rows PX, PY (the merged points) and SX, SY (the
+    chain), at most 2 * HC each."""
+    na = ext[a, 0]
+    nb = ext[b, 0]
+    i = 0
+    j = 0
+    m = 0
+    # Merge by X ascending, Y descending on ties.
+    while i < na or j < nb:
+        if j >= nb or (i < na and (ext[a, np.uintp(1 + 2 * i)] < ext[b, np.uintp(1 + 2 * j)] or (
+                ext[a, np.uintp(1 + 2 * i)] == ext[b, np.uintp(1 + 2 * j)]
+                and ext[a, np.uintp(2 + 2 * i)] >= ext[b, np.uintp(2 + 2 * j)]))):
+            scratch[PX, np.uintp(m)] = ext[a, np.uintp(1 + 2 * i)]
+            scratch[PY, np.uintp(m)] = ext[a, np.uintp(2 + 2 * i)]
+            i += 1
+        else:
+            scratch[PX, np.uintp(m)] = ext[b, np.uintp(1 + 2 * j)]
+            scratch[PY, np.uintp(m)] = ext[b, np.uintp(2 + 2 * j)]
+            j += 1
+        m += 1
+    # The chain starts at the highest point (the rightmost of equals): points left of it are
+    # dominated. Then the upper hull, X ascending: a point of an X already taken is lower.
+    start = 0
+    for t in range(1, m):
+        if scratch[PY, np.uintp(t)] >= scratch[PY, np.uintp(start)]:
+            start = t
+    k = 0
+    for t in range(start, m):
+        tu = np.uintp(t)
+        px = scratch[PX, tu]
+        py = scratch[PY, tu]
+        if k > 0 and px == scratch[SX, np.uintp(k - 1)]:
+            continue
+        while k >= 2 and cross(scratch[SX, np.uintp(k - 2)], scratch[SY, np.uintp(k - 2)],
+                               scratch[SX, np.uintp(k - 1)], scratch[SY, np.uintp(k - 1)],
+                               px, py) >= 0:
+            k -= 1
+        scratch[SX, np.uintp(k)] = px
+        scratch[SY, np.uintp(k)] = py
+        k += 1
+    # Too long: replace the neighbours whose corner adds least by that corner.
+    while k > HC:
+        best = 0
+        area = -1
+        for t in range(k - 1):
+            tu = np.uintp(t)
+            v = ((scratch[SX, tu + np.uintp(1)] - scratch[SX, tu])
+                 * (scratch[SY, tu] - scratch[SY, tu + np.uintp(1)]))
+            if area < 0 or v < area:
+                area = v
+                best = t
+        scratch[SX, np.uintp(best)] = scratch[SX, np.uintp(best + 1)]
+        for t in range(best + 1, k - 1):
+            scratch[SX, np.uintp(t)] = scratch[SX, np.uintp(t + 1)]
+            scratch[SY, np.uintp(t)] = scratch[SY, np.uintp(t + 1)]
+        k -= 1
+    changed = ext[n, 0] != k
+    ext[n, 0] = k
+    for t in range(k):
+        tu = np.uintp(t)
+        x = scratch[SX, tu]
+        y = scratch[SY, tu]
+        if ext[n, np.uintp(1 + 2 * t)] != x or ext[n, np.uintp(2 + 2 * t)] != y:
+            changed = True
+        ext[n, np.uintp(1 + 2 * t)] = x
+        ext[n, np.uintp(2 + 2 * t)] = y
+    return changed
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def pull(tree, ext, n, p1_min, dot, scratch):
     """Node n's values from its two children; False if none of them changed (so no ancestor's
     does)."""
     nu = np.uintp(n)
@@ -992,12 +1074,8 @@ def pull(tree, ext, n, p1_min, dot):
         changed = True
     tree[P2, nu] = v
     if dot:
-        for j in range(DIRS):
-            ju = np.uintp(j)
-            v = ext[a, ju] if ext[a, ju] > ext[b, ju] else ext[b, ju]
-            if v != ext[nu, ju]:
-                changed = True
-            ext[nu, ju] = v
+        if hull_pull(ext, nu, a, b, scratch):
+            changed = True
     elif ext.shape[1] == TOP:  # worst-fit (ext's width says whose values it holds): top_pull
         # node n's top state (the state of its hosts with the largest g, if one state has it
         # alone) and g2, the largest g of the hosts in any other state
@@ -1225,7 +1303,8 @@ def class_join(tree, hosts, bounds, P, free_c, free_m, h):
 
 @njit(**config.NUMBA_JIT_KWARGS)
 def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m, sched,
-                present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm):
+                present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm,
+                scratch):
     H = cap_c.shape[0]
     K = cap_c.shape[1]
     p1_min = p1_by_min(policy)
@@ -1282,12 +1361,12 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
     for n in range(P + H, 2 * P):
         empty_leaf(tree, ext, np.uintp(n), p1_min, dot)
     for n in range(P - 1, 0, -1):
-        pull(tree, ext, n, p1_min, dot)
+        pull(tree, ext, n, p1_min, dot, scratch)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
 def index_update(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
-                 tot_free_c, tot_free_m, policy, wc, wm):
+                 tot_free_c, tot_free_m, policy, wc, wm, scratch):
     """Host h's leaf changed: refresh it and its ancestors, up to the first that stays the same
     (every node above it is then unchanged too)."""
     p1_min = p1_by_min(policy)
@@ -1295,7 +1374,7 @@ def index_update(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot
     leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
                 tot_free_c, tot_free_m, policy, wc, wm)
     n = (P + h) >> 1
-    while n >= 1 and pull(tree, ext, n, p1_min, dot):
+    while n >= 1 and pull(tree, ext, n, p1_min, dot, scratch):
         n >>= 1
 
 
@@ -1305,12 +1384,16 @@ def ceil_div(a, b):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def query_init(tree, bounds, policy, wc, wm, c, m, mode):
-    """(ok, need_nc, need_nm, k1, k2, k3, k4): the constants of _core.pyx's query_init; ok = 0
-    when no host can fit the request now."""
+def query_init(tree, bounds, qv, policy, wc, wm, c, m, mode):
+    """The constants of _core.pyx's query_init, written into qv (Q_NC ... Q_JV); False when no
+    host can fit the request now. In an array, not returned, so that index_find's call stays
+    short (see there).
+
+    With dc = fx(c, cap_c) of a host that could take r (so c <= cap_c and dc <= 1.0), the bounds
+    use dc between fx(c, max_cap_c) and min(1.0, fx(c, min_cap_c)), and the same for memory."""
     one = np.int64(FIXED_ONE)
     if tree[TC, 1] < c or tree[TM, 1] < m:
-        return False, _Z, _Z, _Z, _Z, _Z, _ONE
+        return False
     need_nc = np.int64(0)
     need_nm = np.int64(0)
     if mode == MODE_SINGLE:
@@ -1330,32 +1413,30 @@ def query_init(tree, bounds, policy, wc, wm, c, m, mode):
     dm_hi = one if bounds[MIN_CAP_M] == 0 else min(one, (m << FIXED_SHIFT) // bounds[MIN_CAP_M])
     k1 = np.int64(0)
     k2 = np.int64(0)
-    k3 = np.int64(0)
-    k4 = np.int64(1)
     if policy == POLICY_BEST_FIT:
+        # room = wc*fx(fc - c) + wm*fx(fm - m) >= g - wc*dc - wm*dm - (wc + wm), and >= 0
         k1 = (wc + wm) * one
         k2 = wc * dc_hi + wm * dm_hi + wc + wm
     elif policy == POLICY_WORST_FIT:
+        # score = wc*fx(fc - c) + wm*fx(fm - m) <= g - wc*dc - wm*dm
         k1 = wc * dc_lo + wm * dm_lo
     elif policy == POLICY_DOT_PRODUCT:
-        # (A, B) = (k1 * u_k3 + k2 * u_{k3+1}) / k4 over the directions around it (_core.pyx).
-        A = wc * dc_hi
-        B = wm * dm_hi
-        w = 0
-        while w < DIRS - 2 and A * DIR_Q[w + 1] - B * DIR_P[w + 1] < 0:
-            w += 1
-        k1 = A * DIR_Q[w + 1] - B * DIR_P[w + 1]
-        k2 = DIR_P[w] * B - DIR_Q[w] * A
-        k3 = np.int64(w)
-        k4 = DIR_P[w] * DIR_Q[w + 1] - DIR_Q[w] * DIR_P[w + 1]
+        # score = wc*dc*X + wm*dm*Y <= A*X + B*Y with (A, B) = (wc*dc_hi, wm*dm_hi) = (k1, k2)
+        k1 = wc * dc_hi
+        k2 = wm * dm_hi
     elif policy == POLICY_BALANCED:
+        # uc - um lies in [a + dc - dm - 1, a + dc - dm + 1]; score = 1.0 - |uc - um|
         k1 = dc_lo - dm_hi - 1
         k2 = dc_hi - dm_lo + 1
-    return True, need_nc, need_nm, k1, k2, k3, k4
+    qv[Q_NC] = need_nc
+    qv[Q_NM] = need_nm
+    qv[Q_K1] = k1
+    qv[Q_K2] = k2
+    return True
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4, cut):
+def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
     """An upper bound on host_score over the hosts below node n that can take the request.
 
     A bound below ``cut`` (the best score so far) prunes whatever its value, so where a cheap
@@ -1377,10 +1458,7 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4, cut):
                 bound = ex
         return bound
     if policy == POLICY_DOT_PRODUCT:
-        room = k1 * ext[nu, np.uintp(k3)] + k2 * ext[nu, np.uintp(k3 + 1)]
-        if cut >= 0 and room < cut * k4:
-            return cut - 1   # >= floor(room / k4), without the division (cut * k4 < 2**61)
-        return room // k4
+        return chain_bound(ext, nu, k1, k2)
     if policy == POLICY_BALANCED:
         lo = tree[P1, nu] + k1
         hi = tree[P2, nu] + k2
@@ -1390,6 +1468,17 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, k3, k4, cut):
             return FIXED_ONE + hi
         return np.int64(FIXED_ONE)
     return np.int64(0)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def chain_bound(ext, nu, A, B):
+    """The largest A*X + B*Y over the vertices of node nu's chain (-1 for an empty chain)."""
+    best = np.int64(-1)
+    for t in range(ext[nu, 0]):
+        v = A * ext[nu, np.uintp(1 + 2 * t)] + B * ext[nu, np.uintp(2 + 2 * t)]
+        if v > best:
+            best = v
+    return best
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1416,21 +1505,25 @@ def push(stack, top, n, lo, w, s, span):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def index_find(tree, ext, stack, P, cap_c, cap_m, free_c, free_m, dist, present,
+def index_find(tree, ext, stack, qv, P, cap_c, cap_m, free_c, free_m, dist, present,
                n_present, uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c,
-               m, mode, need_nc, need_nm, k1, k2, k3, k4, scratch):
+               m, mode, scratch):
     """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits.
 
     Inlined into place_loop, so its call must stay under 30 arguments: CPython passes a longer
     call as *args, which Numba cannot inline (the compile then fails)."""
     by_width = mode == MODE_BEST_EFFORT
+    need_nc = qv[Q_NC]
+    need_nm = qv[Q_NM]
+    k1 = qv[Q_K1]
+    k2 = qv[Q_K2]
     best_h = np.int64(-1)
     best_w = np.int64(0)
     best_s = np.int64(0)
     stack[ST_N, 0] = 1
     stack[ST_LO, 0] = 0
     stack[ST_W, 0] = 1
-    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, k3, k4, -BIG)
+    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG)
     stack[ST_SPAN, 0] = P
     top = 1
     while top > 0:
@@ -1476,8 +1569,8 @@ def index_find(tree, ext, stack, P, cap_c, cap_m, free_c, free_m, dist, present,
         ok_b = (tree[TC, np.uintp(b)] >= c and tree[TM, np.uintp(b)] >= m
                 and tree[NC, np.uintp(b)] >= need_nc and tree[NM, np.uintp(b)] >= need_nm)
         cut = best_s if best_h >= 0 else -BIG
-        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, k3, k4, cut) if ok_a else _Z
-        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, k3, k4, cut) if ok_b else _Z
+        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
+        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
         right_first = ok_a and ok_b and ((by_width and wb < wa)
@@ -1565,13 +1658,13 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     wm = np.int64(mem_weight)
     # The host index (see the comment above p1_by_min): seven int64 rows of 2P nodes (the
     # last one the class table) and eight int64 per host for the classes: about 160 bytes per
-    # host (and DIRS int64 per node more under dot-product, TOP under worst-fit).
+    # host (and HW int64 per node more under dot-product, TOP under worst-fit).
     P = 1
     while P < H:
         P *= 2
     tree = np.empty((TREE_ROWS, 2 * P), dtype=np.int64)
     if policy == POLICY_DOT_PRODUCT:
-        ext = np.empty((2 * P, DIRS), dtype=np.int64)
+        ext = np.empty((2 * P, HW), dtype=np.int64)
     elif policy == POLICY_WORST_FIT:
         ext = np.empty((2 * P, TOP), dtype=np.int64)
     else:
@@ -1579,14 +1672,15 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     hosts = np.empty((HOST_ROWS, max(H, 1)), dtype=np.int64)
     bounds = np.empty(BOUNDS, dtype=np.int64)
     stack = np.empty((5, STACK), dtype=np.int64)
+    qv = np.empty(QUERY, dtype=np.int64)
     index_build(tree, ext, hosts, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
                 schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
-                policy, wc, wm)
+                policy, wc, wm, scratch)
     # Every array passed here lives until place_loop returns (this frame or the caller holds it).
     place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, required_host, order,
                policy, node_choice, wc, wm, free_cpu, free_mem, out_host, out_cpu, out_mem,
                out_nodes, out_reason, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present,
-               n_present, uniform, scratch, tree, ext, hosts, bounds, stack, P)
+               n_present, uniform, scratch, tree, ext, hosts, bounds, stack, qv, P)
     return STATUS_OK
 
 
@@ -1594,7 +1688,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
 def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, required_host, order,
                policy, node_choice, wc, wm, free_cpu, free_mem, out_host, out_cpu, out_mem,
                out_nodes, out_reason, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, present,
-               n_present, uniform, scratch, tree, ext, hosts, bounds, stack, P):
+               n_present, uniform, scratch, tree, ext, hosts, bounds, stack, qv, P):
     """place_into's loop over the requests, on the arrays place_into checked and built."""
     # Borrowed views (see borrow): no reference counting on the loop's hot path. The caller
     # holds every owner until this returns.
@@ -1627,6 +1721,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     hosts = borrow(hosts)
     bounds = borrow(bounds)
     stack = borrow(stack)
+    qv = borrow(qv)
     multi_dist = distance.shape[0] > 1
     classes = uses_classes(policy)
     N = cpu.shape[0]
@@ -1640,14 +1735,11 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
         best_h = np.int64(-1)
         best_w = np.int64(0)
         if req < 0:
-            ok, need_nc, need_nm, k1, k2, k3, k4 = query_init(tree, bounds, policy, wc, wm, c, m,
-                                                              md)
-            if ok:
-                best_h, best_w = index_find(tree, ext, stack, P, node_cpu, node_mem,
+            if query_init(tree, bounds, qv, policy, wc, wm, c, m, md):
+                best_h, best_w = index_find(tree, ext, stack, qv, P, node_cpu, node_mem,
                                             free_cpu, free_mem, distance, present, n_present,
                                             uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
-                                            policy, wc, wm, c, m, md, need_nc, need_nm, k1, k2,
-                                            k3, k4, scratch)
+                                            policy, wc, wm, c, m, md, scratch)
         else:
             ru = np.uintp(req)
             if (schedulable[ru] and tot_free_c[ru] >= c and tot_free_m[ru] >= m):
@@ -1676,7 +1768,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
                 u = best_h if r == 0 else (promoted if r == 1 else displaced)
                 if u >= 0:
                     index_update(tree, ext, hosts, P, u, free_cpu, free_mem, present, tot_cap_c,
-                                 tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm)
+                                 tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, scratch)
         else:
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
                                             schedulable, tot_cap_c, tot_cap_m, tot_free_c,
