@@ -858,17 +858,38 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # state (columns T_FC, T_FM, T_CC, T_CM) and T_G2; other policies pass a [1, 1] placeholder.
 # Its width says whose values it holds (HW != TOP != 1).
 # Only the head of each host class has a leaf with values: identical hosts cost one score.
+# The joint node test (first-fit, best-fit, balanced): rows TJ + j hold the largest
+# joint(free_c, free_m, S0 + SJ * j) over the present nodes below, so a subtree where no single
+# node holds both shares of the request's first node fails could_hold (see joint).
+# Under balanced the leaves are not hosts but slots of the balance value a(h) (every live host
+# in its slot's list, hosts[SLOT/SNEXT/SPREV], their cached values hosts[HNC/HNM/HA/HTJ] folded
+# into the slot's leaf, tree[MI, n] the lowest host index below n): the best hosts are those
+# whose a is nearest the request's target, so in host order nearly every subtree's
+# [min a, max a] holds the target and bounds nothing, while in value order only the subtrees
+# next to it do. The lowest-index rule then prunes by MI instead of the leftmost leaf. A slot's
+# leaf may keep a departed host's values: they only loosen its bounds (larger maxima, smaller
+# minima), never exclude a host that is there; the search refreshes a slot it visits, and a
+# slot that empties is cleared at once.
 # Invariant after every commit: each node's values are the max/min over its children, and each
-# leaf's values are leaf_values() of its host's current free state.
+# leaf's values are leaf_values() of its host's current free state (under slots: at least as
+# loose as the fold of its hosts' cached values, and the caches are those of the hosts' current
+# free state).
 # ---------------------------------------------------------------------------------------------
-TC, TM, NC, NM, P1, P2, TABLE = 0, 1, 2, 3, 4, 5, 6
-TREE_ROWS = 7
+TC, TM, NC, NM, P1, P2, TABLE, MI, SHEAD, TJ = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+NJ = 4       # ratios of the joint node test: rows TJ .. TJ + NJ - 1
+S0 = 19      # row TJ + j compares memory bytes with CPU millicores << (S0 + SJ * j)
+SJ = 2       # ... its ratios a factor 2**SJ apart
+TREE_ROWS = TJ + NJ
+# TABLE: the classes' hash table, bounds[TMASK] + 1 slots (a power of two >= 2H). SHEAD [P]:
+# under slots, the first host of each slot's list, -1 if empty.
 MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT, N_UNUSED = range(8)
-BOUNDS = 8
-# The query's constants (query_init), one array per call: the node tests' needs (Q_NC, Q_NM)
-# and the policy's bound constants (Q_K1, Q_K2).
-Q_NC, Q_NM, Q_K1, Q_K2 = range(4)
-QUERY = 4
+SHIFT = 8    # slots: slot(h) = (a(h) + 2**16) >> bounds[SHIFT]; -1: the leaves are hosts
+TMASK = 9    # the class table's size less one
+BOUNDS = 10
+# The query's constants (query_init), one array per call: the node tests' needs (Q_NC, Q_NM),
+# the joint test's row and value (Q_JJ, Q_JV) and the policy's bound constants (Q_K1, Q_K2).
+Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV = range(6)
+QUERY = 6
 ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
@@ -890,7 +911,15 @@ HEAD = 4     # [per class id] the lowest-index member; -1: the id is unused
 TAIL = 5     # [per class id] the highest-index member
 HSH = 6      # [per class id] the hash of the class's kind and free state (its 64 bits as int64)
 UNUSED = 7   # a stack of unused class ids, bounds[N_UNUSED] deep
-HOST_ROWS = 8
+# Slots only (balanced), per host:
+SLOT = 8     # the slot whose list holds the host, -1 if none
+SNEXT = 9    # the next host in that list, -1 at the end
+SPREV = 10   # the previous host, -1 at the start
+HNC = 11     # a live host's largest free CPU on one node
+HNM = 12     # ... and memory
+HA = 13      # ... and its balance value a(h)
+HTJ = 14     # rows HTJ .. HTJ + NJ - 1: a live host's own joint values
+HOST_ROWS = HTJ + NJ
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -907,12 +936,49 @@ def uses_classes(policy):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
+def uses_joint(policy):
+    """The joint node test is kept and tested (as _core.pyx's x.joint = x.classes): it pays where
+    the best-ranked hosts are often too fragmented to take a request (packing fills them, balance
+    draws the fullest near the target); the spreading scores rank the emptiest first, which
+    rarely fail it, and would only pay its upkeep."""
+    return False
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def joint(c, m, s):
+    """min(c << s, m) without overflow. A node (c, m) holds a share (c', m') only if its joint
+    value is at least the share's for every s: the test TJ makes of one node holding both."""
+    if c > (m >> s):
+        return m
+    return c << s
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def joint_values(free_c, free_m, hu, mask, out, row, col):
+    """out[row + j, col] = the largest joint(free_c, free_m, S0 + SJ * j) over host hu's present
+    nodes (mask), for j < NJ: a leaf's TJ rows (out = tree) or a host's HTJ rows (out = hosts)."""
+    for j in range(NJ):
+        out[np.uintp(row + j), col] = 0
+    for k in range(free_c.shape[1]):
+        if (mask >> np.uint64(k)) & _U1:
+            ku = np.uintp(k)
+            fc = free_c[hu, ku]
+            fm = free_m[hu, ku]
+            for j in range(NJ):
+                v = joint(fc, fm, S0 + SJ * j)
+                if v > out[np.uintp(row + j), col]:
+                    out[np.uintp(row + j), col] = v
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
 def empty_leaf(tree, ext, n, p1_min, dot):
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
     for row in range(4):  # TC, TM, NC, NM
         tree[np.uintp(row), n] = EMPTY
     tree[P1, n] = BIG if p1_min else -BIG
     tree[P2, n] = -BIG
+    for j in range(NJ):  # TJ rows, whether kept or not: cheap, and neutral
+        tree[np.uintp(TJ + j), n] = EMPTY
     if dot:
         ext[n, 0] = 0  # no vertex: neutral in the merge
     elif ext.shape[1] == TOP:  # worst-fit
@@ -952,6 +1018,8 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
     tree[NM, n] = nm
     tree[P1, n] = 0
     tree[P2, n] = 0
+    if uses_joint(policy):
+        joint_values(free_c, free_m, hu, mask, tree, TJ, n)
     if policy == POLICY_BEST_FIT or policy == POLICY_WORST_FIT:
         tree[P1, n] = wc * fx(fc, cc) + wm * fx(fm, cm)
         if policy == POLICY_WORST_FIT:
@@ -968,6 +1036,130 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
         g = fx(cc - fc, cc) - fx(cm - fm, cm)
         tree[P1, n] = g
         tree[P2, n] = g
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def live(hosts, h):
+    """Host h takes new work and heads its class: the search must see it."""
+    c = hosts[CLS, np.uintp(h)]
+    return c >= 0 and hosts[HEAD, np.uintp(c)] == h
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def slot_of(hosts, bounds, P, h):
+    """The slot of live host h, from its cached a(h)."""
+    v = (hosts[HA, np.uintp(h)] + FIXED_ONE) >> bounds[SHIFT]
+    return v if v < P else P - 1
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def host_cache(hosts, h, free_c, free_m, present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m):
+    """Cache live host h's slot values: its largest free amount on one node, a(h) =
+    fx(used CPU) - fx(used memory) in [-2**16, 2**16] (the balanced policy's p1), and its joint
+    values."""
+    hu = np.uintp(h)
+    mask = present[hu]
+    nc = np.int64(0)
+    nm = np.int64(0)
+    for k in range(free_c.shape[1]):
+        if (mask >> np.uint64(k)) & _U1:
+            ku = np.uintp(k)
+            if free_c[hu, ku] > nc:
+                nc = free_c[hu, ku]
+            if free_m[hu, ku] > nm:
+                nm = free_m[hu, ku]
+    hosts[HNC, hu] = nc
+    hosts[HNM, hu] = nm
+    cc = tot_cap_c[hu]
+    cm = tot_cap_m[hu]
+    hosts[HA, hu] = fx(cc - tot_free_c[hu], cc) - fx(cm - tot_free_m[hu], cm)
+    joint_values(free_c, free_m, hu, mask, hosts, HTJ, hu)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def slot_values(tree, hosts, P, v, tot_free_c, tot_free_m):
+    """Write slot v's values into its leaf: the fold of its hosts' cached values (balanced);
+    False if the leaf held them already."""
+    n = np.uintp(P + v)
+    h = tree[SHEAD, np.uintp(v)]
+    tc = EMPTY
+    tm = EMPTY
+    nc = EMPTY
+    nm = EMPTY
+    lo = BIG
+    hi = -BIG
+    mi = BIG
+    t0 = EMPTY
+    t1 = EMPTY
+    t2 = EMPTY
+    t3 = EMPTY
+    while h >= 0:
+        hu = np.uintp(h)
+        t0 = max(t0, hosts[HTJ, hu])
+        t1 = max(t1, hosts[HTJ + 1, hu])
+        t2 = max(t2, hosts[HTJ + 2, hu])
+        t3 = max(t3, hosts[HTJ + 3, hu])
+        tc = max(tc, tot_free_c[hu])
+        tm = max(tm, tot_free_m[hu])
+        nc = max(nc, hosts[HNC, hu])
+        nm = max(nm, hosts[HNM, hu])
+        a = hosts[HA, hu]
+        lo = min(lo, a)
+        hi = max(hi, a)
+        mi = min(mi, h)
+        h = hosts[SNEXT, hu]
+    changed = (tree[TC, n] != tc or tree[TM, n] != tm or tree[NC, n] != nc
+               or tree[NM, n] != nm or tree[P1, n] != lo or tree[P2, n] != hi
+               or tree[MI, n] != mi or tree[TJ, n] != t0 or tree[TJ + 1, n] != t1
+               or tree[TJ + 2, n] != t2 or tree[TJ + 3, n] != t3)
+    tree[TC, n] = tc
+    tree[TM, n] = tm
+    tree[NC, n] = nc
+    tree[NM, n] = nm
+    tree[P1, n] = lo
+    tree[P2, n] = hi
+    tree[MI, n] = mi
+    tree[TJ, n] = t0
+    tree[TJ + 1, n] = t1
+    tree[TJ + 2, n] = t2
+    tree[TJ + 3, n] = t3
+    return changed
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def slot_add(tree, hosts, P, v, h, tot_free_c, tot_free_m):
+    """Fold host h, just added to slot v's list, into the slot's leaf; False if nothing
+    changed."""
+    n = np.uintp(P + v)
+    hu = np.uintp(h)
+    changed = False
+    if tot_free_c[hu] > tree[TC, n]:
+        tree[TC, n] = tot_free_c[hu]
+        changed = True
+    if tot_free_m[hu] > tree[TM, n]:
+        tree[TM, n] = tot_free_m[hu]
+        changed = True
+    if hosts[HNC, hu] > tree[NC, n]:
+        tree[NC, n] = hosts[HNC, hu]
+        changed = True
+    if hosts[HNM, hu] > tree[NM, n]:
+        tree[NM, n] = hosts[HNM, hu]
+        changed = True
+    a = hosts[HA, hu]
+    if a < tree[P1, n]:
+        tree[P1, n] = a
+        changed = True
+    if a > tree[P2, n]:
+        tree[P2, n] = a
+        changed = True
+    if h < tree[MI, n]:
+        tree[MI, n] = h
+        changed = True
+    for j in range(NJ):
+        if hosts[np.uintp(HTJ + j), hu] > tree[np.uintp(TJ + j), n]:
+            tree[np.uintp(TJ + j), n] = hosts[np.uintp(HTJ + j), hu]
+            changed = True
+    return changed
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1049,9 +1241,11 @@ def hull_pull(ext, n, a, b, scratch):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def pull(tree, ext, n, p1_min, dot, scratch):
+def pull(tree, ext, n, policy, scratch):
     """Node n's values from its two children; False if none of them changed (so no ancestor's
     does)."""
+    p1_min = p1_by_min(policy)
+    dot = policy == POLICY_DOT_PRODUCT
     nu = np.uintp(n)
     a = np.uintp(2 * n)
     b = np.uintp(2 * n + 1)
@@ -1073,6 +1267,18 @@ def pull(tree, ext, n, p1_min, dot, scratch):
     if v != tree[P2, nu]:
         changed = True
     tree[P2, nu] = v
+    if uses_joint(policy):
+        for j in range(NJ):
+            r = np.uintp(TJ + j)
+            v = tree[r, a] if tree[r, a] > tree[r, b] else tree[r, b]
+            if v != tree[r, nu]:
+                changed = True
+            tree[r, nu] = v
+    if policy == POLICY_BALANCED:  # slots: the lowest host index below
+        v = tree[MI, a] if tree[MI, a] < tree[MI, b] else tree[MI, b]
+        if v != tree[MI, nu]:
+            changed = True
+        tree[MI, nu] = v
     if dot:
         if hull_pull(ext, nu, a, b, scratch):
             changed = True
@@ -1100,6 +1306,34 @@ def pull(tree, ext, n, p1_min, dot, scratch):
             ext[nu, ju] = ext[src, ju]
         ext[nu, T_G2] = g2
     return changed
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def climb(tree, ext, n, policy, scratch):
+    """Leaf n changed: refresh its ancestors, up to the first that stays the same (every node
+    above it is then unchanged too)."""
+    n >>= 1
+    while n >= 1 and pull(tree, ext, n, policy, scratch):
+        n >>= 1
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def settle(tree, ext, hosts, P, row, v, tot_free_c, tot_free_m, policy, scratch):
+    """Slots: refresh stale slots until the root's value in row (TC or TM) is >= v only if some
+    live host's is. The lazy refold leaves a departed host's totals in its old slot, so the
+    root's maxima may exceed every host's; the search never trusts them, but pending_reason
+    answers "does any eligible host have enough free CPU / memory" from the root. Each pass
+    descends to a leaf >= v (every node is the max of its children, so one exists below any node
+    >= v): a stale leaf is refreshed (once per departure, so the cost is amortised over the
+    commits), an up-to-date one holds a host with that much free and ends the walk."""
+    r = np.uintp(row)
+    while tree[r, 1] >= v:
+        n = 1
+        while n < P:
+            n = 2 * n if tree[r, np.uintp(2 * n)] >= v else 2 * n + 1
+        if not slot_values(tree, hosts, P, n - P, tot_free_c, tot_free_m):
+            return
+        climb(tree, ext, n, policy, scratch)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1206,9 +1440,9 @@ def class_hash(hosts, free_c, free_m, h):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def table_delete(tree, hosts, P, c):
+def table_delete(tree, hosts, bounds, c):
     """Remove class id c from the table, shifting later entries of its probe run back."""
-    mask = 2 * P - 1
+    mask = bounds[TMASK]
     i = hosts[HSH, np.uintp(c)] & mask
     while tree[TABLE, np.uintp(i)] != c:
         i = (i + 1) & mask
@@ -1246,7 +1480,7 @@ def class_leave(tree, hosts, bounds, P, h):
         hosts[TAIL, cu] = p
     hosts[CLS, hu] = -1
     if hosts[HEAD, cu] < 0:
-        table_delete(tree, hosts, P, c)
+        table_delete(tree, hosts, bounds, c)
         hosts[UNUSED, np.uintp(bounds[N_UNUSED])] = c
         bounds[N_UNUSED] += 1
         return np.int64(-1)
@@ -1258,7 +1492,7 @@ def class_join(tree, hosts, bounds, P, free_c, free_m, h):
     """Put host h (in no class) into the class of its kind and free state, creating it if need
     be; returns the former head it displaced (-1 if none)."""
     hu = np.uintp(h)
-    mask = 2 * P - 1
+    mask = bounds[TMASK]
     hv = class_hash(hosts, free_c, free_m, h)
     i = hv & mask
     while tree[TABLE, np.uintp(i)] >= 0:
@@ -1309,7 +1543,7 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
     K = cap_c.shape[1]
     p1_min = p1_by_min(policy)
     dot = policy == POLICY_DOT_PRODUCT
-    bounds[:] = 0
+    bounds[:N_UNUSED + 1] = 0   # SHIFT and TMASK are place_into's
     bounds[MIN_NODE_C] = -1
     bounds[MIN_NODE_M] = -1
     for h in range(H):
@@ -1331,7 +1565,7 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
                 if bounds[MIN_NODE_M] < 0 or cap_m[h, k] < bounds[MIN_NODE_M]:
                     bounds[MIN_NODE_M] = cap_m[h, k]
     # Kinds: the table maps a kind's hash to its lowest-index host while they are found.
-    mask = 2 * P - 1
+    mask = bounds[TMASK]
     tree[TABLE, :] = -1
     for h in range(H):
         i = np.int64(kind_hash(cap_c, cap_m, dist, sched, h) & np.uint64(mask))
@@ -1355,27 +1589,78 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
             else:
                 hosts[CLS, h] = h  # a class of its own, for good
                 hosts[HEAD, h] = h
-    for h in range(H):
-        leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
-                    tot_free_c, tot_free_m, policy, wc, wm)
-    for n in range(P + H, 2 * P):
-        empty_leaf(tree, ext, np.uintp(n), p1_min, dot)
+    if bounds[SHIFT] < 0:
+        for h in range(H):
+            leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
+                        tot_free_c, tot_free_m, policy, wc, wm)
+        for n in range(P + H, 2 * P):
+            empty_leaf(tree, ext, np.uintp(n), p1_min, dot)
+    else:
+        for i in range(P):
+            tree[SHEAD, i] = -1
+        for h in range(H - 1, -1, -1):  # lists start in index order
+            hosts[SLOT, h] = -1
+            if live(hosts, h):
+                host_cache(hosts, h, free_c, free_m, present, tot_cap_c, tot_cap_m, tot_free_c,
+                           tot_free_m)
+                i = slot_of(hosts, bounds, P, h)
+                hosts[SLOT, h] = i
+                hosts[SPREV, h] = -1
+                first = tree[SHEAD, i]
+                hosts[SNEXT, h] = first
+                if first >= 0:
+                    hosts[SPREV, first] = h
+                tree[SHEAD, i] = h
+        for i in range(P):
+            slot_values(tree, hosts, P, i, tot_free_c, tot_free_m)
     for n in range(P - 1, 0, -1):
-        pull(tree, ext, n, p1_min, dot, scratch)
+        pull(tree, ext, n, policy, scratch)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def index_update(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
-                 tot_free_c, tot_free_m, policy, wc, wm, scratch):
-    """Host h's leaf changed: refresh it and its ancestors, up to the first that stays the same
-    (every node above it is then unchanged too)."""
-    p1_min = p1_by_min(policy)
-    dot = policy == POLICY_DOT_PRODUCT
-    leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
-                tot_free_c, tot_free_m, policy, wc, wm)
-    n = (P + h) >> 1
-    while n >= 1 and pull(tree, ext, n, p1_min, dot, scratch):
-        n >>= 1
+def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_cap_c,
+                 tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, scratch):
+    """Host h's free state or liveness changed: bring its leaf (its slot's, under slots) and
+    their ancestors up to date."""
+    if bounds[SHIFT] < 0:
+        leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_cap_m,
+                    tot_free_c, tot_free_m, policy, wc, wm)
+        climb(tree, ext, P + h, policy, scratch)
+        return
+    # A slot's leaf may keep a departed host's values: they only loosen its bounds (larger
+    # maxima, smaller minima), never exclude a host that is there. The search refreshes a slot
+    # it visits; a slot that empties is cleared at once.
+    hu = np.uintp(h)
+    old = hosts[SLOT, hu]
+    new = np.int64(-1)
+    if live(hosts, h):
+        host_cache(hosts, h, free_c, free_m, present, tot_cap_c, tot_cap_m, tot_free_c,
+                   tot_free_m)
+        new = slot_of(hosts, bounds, P, h)
+    if old >= 0:
+        p = hosts[SPREV, hu]
+        q = hosts[SNEXT, hu]
+        if p >= 0:
+            hosts[SNEXT, np.uintp(p)] = q
+        else:
+            tree[SHEAD, np.uintp(old)] = q
+        if q >= 0:
+            hosts[SPREV, np.uintp(q)] = p
+        hosts[SLOT, hu] = -1
+        if tree[SHEAD, np.uintp(old)] < 0 and old != new:
+            slot_values(tree, hosts, P, old, tot_free_c, tot_free_m)
+            climb(tree, ext, P + old, policy, scratch)
+    if new >= 0:
+        nu = np.uintp(new)
+        hosts[SLOT, hu] = new
+        hosts[SPREV, hu] = -1
+        first = tree[SHEAD, nu]
+        hosts[SNEXT, hu] = first
+        if first >= 0:
+            hosts[SPREV, np.uintp(first)] = h
+        tree[SHEAD, nu] = h
+        if slot_add(tree, hosts, P, new, h, tot_free_c, tot_free_m):
+            climb(tree, ext, P + new, policy, scratch)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1407,6 +1692,13 @@ def query_init(tree, bounds, qv, policy, wc, wm, c, m, mode):
                 w = lo
         need_nc = ceil_div(c, w)
         need_nm = ceil_div(m, w)
+    # The set's first node takes both shares: test one node for both, at the ratio nearest the
+    # request's (any ratio gives a necessary condition; the nearest, the sharpest).
+    jj = 0
+    while jj < NJ - 1 and (need_nm >> (S0 + SJ * (jj + 1))) >= need_nc:
+        jj += 1
+    qv[Q_JJ] = jj
+    qv[Q_JV] = joint(need_nc, need_nm, S0 + SJ * jj)
     dc_lo = fx(c, bounds[MAX_CAP_C])
     dm_lo = fx(m, bounds[MAX_CAP_M])
     dc_hi = one if bounds[MIN_CAP_C] == 0 else min(one, (c << FIXED_SHIFT) // bounds[MIN_CAP_C])
@@ -1460,14 +1752,20 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
     if policy == POLICY_DOT_PRODUCT:
         return chain_bound(ext, nu, k1, k2)
     if policy == POLICY_BALANCED:
-        lo = tree[P1, nu] + k1
-        hi = tree[P2, nu] + k2
-        if lo > 0:
-            return FIXED_ONE - lo
-        if hi < 0:
-            return FIXED_ONE + hi
-        return np.int64(FIXED_ONE)
+        return balanced_bound(tree[P1, nu], tree[P2, nu], k1, k2)
     return np.int64(0)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def balanced_bound(amin, amax, k1, k2):
+    """Balanced: an upper bound on the score of hosts whose a lies in [amin, amax]."""
+    lo = amin + k1
+    hi = amax + k2
+    if lo > 0:
+        return FIXED_ONE - lo
+    if hi < 0:
+        return FIXED_ONE + hi
+    return np.int64(FIXED_ONE)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1505,7 +1803,16 @@ def push(stack, top, n, lo, w, s, span):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def index_find(tree, ext, stack, qv, P, cap_c, cap_m, free_c, free_m, dist, present,
+def could_hold(tree, n, c, m, need_nc, need_nm, joint_on, jj, jv):
+    """False only if no host below node n can take the request now (never False when one
+    can)."""
+    nu = np.uintp(n)
+    return (tree[TC, nu] >= c and tree[TM, nu] >= m and tree[NC, nu] >= need_nc
+            and tree[NM, nu] >= need_nm and (not joint_on or tree[np.uintp(TJ + jj), nu] >= jv))
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dist, present,
                n_present, uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, c,
                m, mode, scratch):
     """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits.
@@ -1513,15 +1820,19 @@ def index_find(tree, ext, stack, qv, P, cap_c, cap_m, free_c, free_m, dist, pres
     Inlined into place_loop, so its call must stay under 30 arguments: CPython passes a longer
     call as *args, which Numba cannot inline (the compile then fails)."""
     by_width = mode == MODE_BEST_EFFORT
+    slots = policy == POLICY_BALANCED
+    joint_on = uses_joint(policy)
     need_nc = qv[Q_NC]
     need_nm = qv[Q_NM]
     k1 = qv[Q_K1]
     k2 = qv[Q_K2]
+    jj = qv[Q_JJ]
+    jv = qv[Q_JV]
     best_h = np.int64(-1)
     best_w = np.int64(0)
     best_s = np.int64(0)
     stack[ST_N, 0] = 1
-    stack[ST_LO, 0] = 0
+    stack[ST_LO, 0] = tree[MI, 1] if slots else 0
     stack[ST_W, 0] = 1
     stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG)
     stack[ST_SPAN, 0] = P
@@ -1531,58 +1842,80 @@ def index_find(tree, ext, stack, qv, P, cap_c, cap_m, free_c, free_m, dist, pres
         tu = np.uintp(top)
         n = stack[ST_N, tu]
         lo = stack[ST_LO, tu]
-        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices.
+        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices
+        # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if best_h >= 0 and not beats(best_h, best_w, best_s, stack[ST_W, tu], stack[ST_S, tu],
                                      lo, by_width):
             continue
         if n >= P:
-            h = lo  # a leaf: the head of its class, if it holds values
-            hu = np.uintp(h)
-            if tot_free_c[hu] < c or tot_free_m[hu] < m:
-                continue
-            s = host_score(policy, wc, wm, tot_cap_c[hu], tot_cap_m[hu], tot_free_c[hu],
-                           tot_free_m[hu], c, m)
-            if by_width:
-                max_w = n_present[hu]
-                if best_h >= 0:
-                    max_w = best_w if beats(best_h, best_w, best_s, best_w, s, h, True) else best_w - 1
-                if max_w < 1:
-                    continue
+            # A leaf: the head of its class (if it holds values), or under slots every host of
+            # the slot's list, the slot brought up to date on the way.
+            if slots:
+                if slot_values(tree, hosts, P, n - P, tot_free_c, tot_free_m):
+                    climb(tree, ext, n, policy, scratch)
+                h = tree[SHEAD, np.uintp(n - P)]
             else:
-                if not beats(best_h, best_w, best_s, _Z, s, h, False):
+                h = lo
+            while h >= 0:
+                hu = np.uintp(h)
+                cur = h
+                h = hosts[SNEXT, hu] if slots else np.int64(-1)
+                # consider(): score the host and keep it if it ranks before the best so far.
+                # Under slots the node tests and the bound on the host's own cached values come
+                # first: most hosts of a crowded slot fail one of them without a division.
+                if slots and not (
+                        hosts[HNC, hu] >= need_nc and hosts[HNM, hu] >= need_nm
+                        and (not joint_on or hosts[np.uintp(HTJ + jj), hu] >= jv)
+                        and (best_h < 0 or beats(best_h, best_w, best_s, _ONE,
+                                                 balanced_bound(hosts[HA, hu], hosts[HA, hu],
+                                                                k1, k2), cur, by_width))):
                     continue
-                max_w = np.int64(MAX_K)
-            w = fit_width(cap_c, cap_m, free_c, free_m, dist, h, present[hu], n_present[hu],
-                          uniform[hu], c, m, mode, max_w, scratch)
-            if w > 0 and beats(best_h, best_w, best_s, w, s, h, by_width):
-                best_h = h
-                best_w = w
-                best_s = s
+                if tot_free_c[hu] < c or tot_free_m[hu] < m:
+                    continue
+                s = host_score(policy, wc, wm, tot_cap_c[hu], tot_cap_m[hu], tot_free_c[hu],
+                               tot_free_m[hu], c, m)
+                if by_width:
+                    max_w = n_present[hu]
+                    if best_h >= 0:
+                        max_w = (best_w if beats(best_h, best_w, best_s, best_w, s, cur, True)
+                                 else best_w - 1)
+                    if max_w < 1:
+                        continue
+                else:
+                    if not beats(best_h, best_w, best_s, _Z, s, cur, False):
+                        continue
+                    max_w = np.int64(MAX_K)
+                w = fit_width(cap_c, cap_m, free_c, free_m, dist, cur, present[hu], n_present[hu],
+                              uniform[hu], c, m, mode, max_w, scratch)
+                if w > 0 and beats(best_h, best_w, best_s, w, s, cur, by_width):
+                    best_h = cur
+                    best_w = w
+                    best_s = s
             continue
         # Push the children that could hold the request, the more promising one last (popped
-        # first); on equal promise the left one, which has the lower indices.
+        # first); on equal promise the left one, which has the lower indices (or values).
         half = stack[ST_SPAN, tu] >> 1
         a = 2 * n
         b = 2 * n + 1
-        ok_a = (tree[TC, np.uintp(a)] >= c and tree[TM, np.uintp(a)] >= m
-                and tree[NC, np.uintp(a)] >= need_nc and tree[NM, np.uintp(a)] >= need_nm)
-        ok_b = (tree[TC, np.uintp(b)] >= c and tree[TM, np.uintp(b)] >= m
-                and tree[NC, np.uintp(b)] >= need_nc and tree[NM, np.uintp(b)] >= need_nm)
+        ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
+        ok_b = could_hold(tree, b, c, m, need_nc, need_nm, joint_on, jj, jv)
         cut = best_s if best_h >= 0 else -BIG
         sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
         sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
+        lo_a = tree[MI, np.uintp(a)] if slots else lo
+        lo_b = tree[MI, np.uintp(b)] if slots else lo + half
         right_first = ok_a and ok_b and ((by_width and wb < wa)
                                          or ((not by_width or wb == wa) and sb > sa))
         if right_first:
-            top = push(stack, top, a, lo, wa, sa, half)
-            top = push(stack, top, b, lo + half, wb, sb, half)
+            top = push(stack, top, a, lo_a, wa, sa, half)
+            top = push(stack, top, b, lo_b, wb, sb, half)
         else:
             if ok_b:
-                top = push(stack, top, b, lo + half, wb, sb, half)
+                top = push(stack, top, b, lo_b, wb, sb, half)
             if ok_a:
-                top = push(stack, top, a, lo, wa, sa, half)
+                top = push(stack, top, a, lo_a, wa, sa, half)
     return best_h, best_w
 
 
@@ -1656,13 +1989,24 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     node_choice = np.int64(node_choice)
     wc = np.int64(cpu_weight)
     wm = np.int64(mem_weight)
-    # The host index (see the comment above p1_by_min): seven int64 rows of 2P nodes (the
-    # last one the class table) and eight int64 per host for the classes: about 160 bytes per
-    # host (and HW int64 per node more under dot-product, TOP under worst-fit).
+    # The host index (see the comment above p1_by_min): TREE_ROWS int64 rows of 2P nodes (or of
+    # the class table's size, if larger) and HOST_ROWS int64 per host for the classes, slot
+    # lists and caches: about 300 bytes per host (and HW int64 per node more under dot-product,
+    # TOP under worst-fit). Under balanced the leaves are slots of the balance value, about 4
+    # per host (at most 2**17, one per value), so that hosts of near balance sit side by side.
     P = 1
     while P < H:
         P *= 2
-    tree = np.empty((TREE_ROWS, 2 * P), dtype=np.int64)
+    shift = -1
+    if policy == POLICY_BALANCED:
+        shift = FIXED_SHIFT + 1
+        while shift > 0 and (1 << (FIXED_SHIFT + 1 - shift)) < 4 * H:
+            shift -= 1
+        P = 1 << (FIXED_SHIFT + 1 - shift)
+    T = 2
+    while T < 2 * H:
+        T *= 2
+    tree = np.empty((TREE_ROWS, max(2 * P, T)), dtype=np.int64)
     if policy == POLICY_DOT_PRODUCT:
         ext = np.empty((2 * P, HW), dtype=np.int64)
     elif policy == POLICY_WORST_FIT:
@@ -1671,6 +2015,8 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
         ext = np.empty((1, 1), dtype=np.int64)
     hosts = np.empty((HOST_ROWS, max(H, 1)), dtype=np.int64)
     bounds = np.empty(BOUNDS, dtype=np.int64)
+    bounds[SHIFT] = shift
+    bounds[TMASK] = T - 1
     stack = np.empty((5, STACK), dtype=np.int64)
     qv = np.empty(QUERY, dtype=np.int64)
     index_build(tree, ext, hosts, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
@@ -1736,7 +2082,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
         best_w = np.int64(0)
         if req < 0:
             if query_init(tree, bounds, qv, policy, wc, wm, c, m, md):
-                best_h, best_w = index_find(tree, ext, stack, qv, P, node_cpu, node_mem,
+                best_h, best_w = index_find(tree, ext, hosts, stack, qv, P, node_cpu, node_mem,
                                             free_cpu, free_mem, distance, present, n_present,
                                             uniform, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
                                             policy, wc, wm, c, m, md, scratch)
@@ -1764,12 +2110,18 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
             displaced = np.int64(-1)
             if classes and schedulable[bu] and n_present[bu] > 0:
                 displaced = class_join(tree, hosts, bounds, P, free_cpu, free_mem, best_h)
+            # The promoted host takes h's old state and place first (under slots its arrival
+            # changes no value of the slot but perhaps its lowest index, so its climb stops at
+            # once), then h moves, then the head h displaced leaves.
             for r in range(3):  # in this order; one call site, so one inlined copy
-                u = best_h if r == 0 else (promoted if r == 1 else displaced)
+                u = promoted if r == 0 else (best_h if r == 1 else displaced)
                 if u >= 0:
-                    index_update(tree, ext, hosts, P, u, free_cpu, free_mem, present, tot_cap_c,
+                    index_update(tree, ext, hosts, bounds, P, u, free_cpu, free_mem, present, tot_cap_c,
                                  tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, scratch)
         else:
+            if req < 0 and policy == POLICY_BALANCED:
+                settle(tree, ext, hosts, P, TC, c, tot_free_c, tot_free_m, policy, scratch)
+                settle(tree, ext, hosts, P, TM, m, tot_free_c, tot_free_m, policy, scratch)
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
                                             schedulable, tot_cap_c, tot_cap_m, tot_free_c,
                                             tot_free_m, present, n_present, uniform, c, m, md,
