@@ -941,7 +941,7 @@ def uses_joint(policy):
     the best-ranked hosts are often too fragmented to take a request (packing fills them, balance
     draws the fullest near the target); the spreading scores rank the emptiest first, which
     rarely fail it, and would only pay its upkeep."""
-    return False
+    return uses_classes(policy)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
