@@ -890,7 +890,8 @@ BOUNDS = 10
 # the joint test's row and value (Q_JJ, Q_JV) and the policy's bound constants (Q_K1, Q_K2).
 Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV = range(6)
 QUERY = 6
-ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
+# ST_L: the bound ST_S is worst-fit's cheap one (pushed before any best host existed).
+ST_N, ST_LO, ST_W, ST_S, ST_SPAN, ST_L = 0, 1, 2, 3, 4, 5
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
 BIG = np.int64(1) << np.int64(62)
@@ -1792,8 +1793,9 @@ def beats(best_h, best_w, best_s, w, s, h, by_width):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def push(stack, top, n, lo, w, s, span):
+def push(stack, top, n, lo, w, s, span, loose):
     tu = np.uintp(top)
+    stack[ST_L, tu] = loose
     stack[ST_N, tu] = n
     stack[ST_LO, tu] = lo
     stack[ST_W, tu] = w
@@ -1836,6 +1838,8 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     stack[ST_W, 0] = 1
     stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG)
     stack[ST_SPAN, 0] = P
+    stack[ST_L, 0] = 0
+    cheap = policy == POLICY_WORST_FIT
     top = 1
     while top > 0:
         top -= 1
@@ -1846,6 +1850,12 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if best_h >= 0 and not beats(best_h, best_w, best_s, stack[ST_W, tu], stack[ST_S, tu],
                                      lo, by_width):
+            continue
+        # A cheap bound only ordered the first descent: now that a best exists, the tight one.
+        if (stack[ST_L, tu] and best_h >= 0 and n < P
+                and not beats(best_h, best_w, best_s, stack[ST_W, tu],
+                              score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, best_s),
+                              lo, by_width)):
             continue
         if n >= P:
             # A leaf: the head of its class (if it holds values), or under slots every host of
@@ -1899,9 +1909,16 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         b = 2 * n + 1
         ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
         ok_b = could_hold(tree, b, c, m, need_nc, need_nm, joint_on, jj, jv)
+        # Worst-fit's first descent (no best host yet to prune against) orders the children by
+        # the cheap bound over every g, without the top state's divisions (cheap_bound).
+        loose = cheap and best_h < 0
         cut = best_s if best_h >= 0 else -BIG
-        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
-        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
+        if loose:
+            sa = tree[P1, np.uintp(a)] - k1
+            sb = tree[P1, np.uintp(b)] - k1
+        else:
+            sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
+            sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
         lo_a = tree[MI, np.uintp(a)] if slots else lo
@@ -1909,13 +1926,13 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         right_first = ok_a and ok_b and ((by_width and wb < wa)
                                          or ((not by_width or wb == wa) and sb > sa))
         if right_first:
-            top = push(stack, top, a, lo_a, wa, sa, half)
-            top = push(stack, top, b, lo_b, wb, sb, half)
+            top = push(stack, top, a, lo_a, wa, sa, half, loose)
+            top = push(stack, top, b, lo_b, wb, sb, half, loose)
         else:
             if ok_b:
-                top = push(stack, top, b, lo_b, wb, sb, half)
+                top = push(stack, top, b, lo_b, wb, sb, half, loose)
             if ok_a:
-                top = push(stack, top, a, lo_a, wa, sa, half)
+                top = push(stack, top, a, lo_a, wa, sa, half, loose)
     return best_h, best_w
 
 
@@ -2017,7 +2034,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     bounds = np.empty(BOUNDS, dtype=np.int64)
     bounds[SHIFT] = shift
     bounds[TMASK] = T - 1
-    stack = np.empty((5, STACK), dtype=np.int64)
+    stack = np.empty((6, STACK), dtype=np.int64)
     qv = np.empty(QUERY, dtype=np.int64)
     index_build(tree, ext, hosts, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
                 schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
