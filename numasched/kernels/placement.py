@@ -866,14 +866,11 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # into the slot's leaf, tree[MI, n] the lowest host index below n): the best hosts are those
 # whose a is nearest the request's target, so in host order nearly every subtree's
 # [min a, max a] holds the target and bounds nothing, while in value order only the subtrees
-# next to it do. The lowest-index rule then prunes by MI instead of the leftmost leaf. A slot's
-# leaf may keep a departed host's values: they only loosen its bounds (larger maxima, smaller
-# minima), never exclude a host that is there; the search refreshes a slot it visits, and a
-# slot that empties is cleared at once.
+# next to it do. The lowest-index rule then prunes by MI instead of the leftmost leaf.
 # Invariant after every commit: each node's values are the max/min over its children, and each
-# leaf's values are leaf_values() of its host's current free state (under slots: at least as
-# loose as the fold of its hosts' cached values, and the caches are those of the hosts' current
-# free state).
+# leaf's values are leaf_values() of its host's current free state (under slots: the exact fold
+# of its hosts' cached values, slot_values(), and the caches are those of the hosts' current
+# free state), so the root's free totals are exact (pending_reason reads them).
 # ---------------------------------------------------------------------------------------------
 TC, TM, NC, NM, P1, P2, TABLE, MI, SHEAD, TJ = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 NJ = 4       # ratios of the joint node test: rows TJ .. TJ + NJ - 1
@@ -1319,25 +1316,6 @@ def climb(tree, ext, n, policy, scratch):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def settle(tree, ext, hosts, P, row, v, tot_free_c, tot_free_m, policy, scratch):
-    """Slots: refresh stale slots until the root's value in row (TC or TM) is >= v only if some
-    live host's is. The lazy refold leaves a departed host's totals in its old slot, so the
-    root's maxima may exceed every host's; the search never trusts them, but pending_reason
-    answers "does any eligible host have enough free CPU / memory" from the root. Each pass
-    descends to a leaf >= v (every node is the max of its children, so one exists below any node
-    >= v): a stale leaf is refreshed (once per departure, so the cost is amortised over the
-    commits), an up-to-date one holds a host with that much free and ends the walk."""
-    r = np.uintp(row)
-    while tree[r, 1] >= v:
-        n = 1
-        while n < P:
-            n = 2 * n if tree[r, np.uintp(2 * n)] >= v else 2 * n + 1
-        if not slot_values(tree, hosts, P, n - P, tot_free_c, tot_free_m):
-            return
-        climb(tree, ext, n, policy, scratch)
-
-
-@njit(**config.NUMBA_INLINE_KWARGS)
 def node_span(P, n):
     """How many leaves lie below node n (n >= 1)."""
     level = 0
@@ -1628,9 +1606,7 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
                     tot_free_c, tot_free_m, policy, wc, wm)
         climb(tree, ext, P + h, policy, scratch)
         return
-    # A slot's leaf may keep a departed host's values: they only loosen its bounds (larger
-    # maxima, smaller minima), never exclude a host that is there. The search refreshes a slot
-    # it visits; a slot that empties is cleared at once.
+    # Every slot's leaf holds the exact fold of its hosts (pending reasons read the root).
     hu = np.uintp(h)
     old = hosts[SLOT, hu]
     new = np.int64(-1)
@@ -1648,8 +1624,7 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
         if q >= 0:
             hosts[SPREV, np.uintp(q)] = p
         hosts[SLOT, hu] = -1
-        if tree[SHEAD, np.uintp(old)] < 0 and old != new:
-            slot_values(tree, hosts, P, old, tot_free_c, tot_free_m)
+        if old != new and slot_values(tree, hosts, P, old, tot_free_c, tot_free_m):
             climb(tree, ext, P + old, policy, scratch)
     if new >= 0:
         nu = np.uintp(new)
@@ -1660,7 +1635,12 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
         if first >= 0:
             hosts[SPREV, np.uintp(first)] = h
         tree[SHEAD, nu] = h
-        if slot_add(tree, hosts, P, new, h, tot_free_c, tot_free_m):
+        # Staying in its slot, h may have lowered one of the slot's maxima: fold all again.
+        if old == new:
+            changed = slot_values(tree, hosts, P, new, tot_free_c, tot_free_m)
+        else:
+            changed = slot_add(tree, hosts, P, new, h, tot_free_c, tot_free_m)
+        if changed:
             climb(tree, ext, P + new, policy, scratch)
 
 
@@ -1859,10 +1839,8 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
             continue
         if n >= P:
             # A leaf: the head of its class (if it holds values), or under slots every host of
-            # the slot's list, the slot brought up to date on the way.
+            # the slot's list.
             if slots:
-                if slot_values(tree, hosts, P, n - P, tot_free_c, tot_free_m):
-                    climb(tree, ext, n, policy, scratch)
                 h = tree[SHEAD, np.uintp(n - P)]
             else:
                 h = lo
@@ -2136,9 +2114,6 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
                     index_update(tree, ext, hosts, bounds, P, u, free_cpu, free_mem, present, tot_cap_c,
                                  tot_cap_m, tot_free_c, tot_free_m, policy, wc, wm, scratch)
         else:
-            if req < 0 and policy == POLICY_BALANCED:
-                settle(tree, ext, hosts, P, TC, c, tot_free_c, tot_free_m, policy, scratch)
-                settle(tree, ext, hosts, P, TM, m, tot_free_c, tot_free_m, policy, scratch)
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
                                             schedulable, tot_cap_c, tot_cap_m, tot_free_c,
                                             tot_free_m, present, n_present, uniform, c, m, md,
