@@ -234,11 +234,10 @@ def first_set(avail_c, avail_m, h, present, cpu, mem, width, scratch):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def width_lower_bound(avail_c, avail_m, h, present, n_present, cpu, mem):
-    """No narrower set fits: its largest share ceil(a / w) exceeds every node's availability."""
-    hu = np.uintp(h)
-    most_c = 0
-    most_m = 0
+def node_maxima(avail_c, avail_m, hu, present):
+    """(largest avail_c, largest avail_m) over host hu's present nodes; (0, 0) if none."""
+    most_c = np.int64(0)
+    most_m = np.int64(0)
     for k in range(avail_c.shape[1]):
         if (present >> np.uint64(k)) & _U1:
             ku = np.uintp(k)
@@ -246,6 +245,13 @@ def width_lower_bound(avail_c, avail_m, h, present, n_present, cpu, mem):
                 most_c = avail_c[hu, ku]
             if avail_m[hu, ku] > most_m:
                 most_m = avail_m[hu, ku]
+    return most_c, most_m
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def width_lower_bound(avail_c, avail_m, h, present, n_present, cpu, mem):
+    """No narrower set fits: its largest share ceil(a / w) exceeds every node's availability."""
+    most_c, most_m = node_maxima(avail_c, avail_m, np.uintp(h), present)
     if most_c == 0 or most_m == 0:
         return n_present + 1  # every request asks for both resources
     w = 1
@@ -996,16 +1002,8 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
         # outside the index, or a later member of its class
         empty_leaf(tree, ext, n, p1_by_min(policy), policy == POLICY_DOT_PRODUCT)
         return
-    nc = np.int64(0)
-    nm = np.int64(0)
     mask = present[hu]
-    for k in range(free_c.shape[1]):
-        if (mask >> np.uint64(k)) & _U1:
-            ku = np.uintp(k)
-            if free_c[hu, ku] > nc:
-                nc = free_c[hu, ku]
-            if free_m[hu, ku] > nm:
-                nm = free_m[hu, ku]
+    nc, nm = node_maxima(free_c, free_m, hu, mask)
     fc = tot_free_c[hu]
     fm = tot_free_m[hu]
     cc = tot_cap_c[hu]
@@ -1057,15 +1055,7 @@ def host_cache(hosts, h, free_c, free_m, present, tot_cap_c, tot_cap_m, tot_free
     values."""
     hu = np.uintp(h)
     mask = present[hu]
-    nc = np.int64(0)
-    nm = np.int64(0)
-    for k in range(free_c.shape[1]):
-        if (mask >> np.uint64(k)) & _U1:
-            ku = np.uintp(k)
-            if free_c[hu, ku] > nc:
-                nc = free_c[hu, ku]
-            if free_m[hu, ku] > nm:
-                nm = free_m[hu, ku]
+    nc, nm = node_maxima(free_c, free_m, hu, mask)
     hosts[HNC, hu] = nc
     hosts[HNM, hu] = nm
     cc = tot_cap_c[hu]
