@@ -1131,12 +1131,6 @@ cdef inline int64_t node_span(Index* x, int64_t n) noexcept nogil:
     return x.P >> (63 - __builtin_clzll(<unsigned long long>n))
 
 
-cdef inline int64_t node_lo(Index* x, int64_t n) noexcept nogil:
-    """The leftmost leaf (host index) below node n."""
-    cdef int64_t span = node_span(x, n)
-    return n * span - x.P
-
-
 cdef bint same_kind(Fleet* f, int64_t a, int64_t b) noexcept nogil:
     """Hosts a and b have equal capacities, distance matrices and schedulable flags."""
     cdef int64_t k
