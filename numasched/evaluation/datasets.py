@@ -299,7 +299,7 @@ def default_data_dir() -> Path | None:
     if env:
         candidate = Path(env).expanduser()
     else:
-        repo_root = Path(__file__).resolve().parent.parent
+        repo_root = Path(__file__).resolve().parents[2]   # numasched/evaluation/datasets.py
         candidate = repo_root.parent / "shared" / "data"
     return candidate.resolve() if candidate.is_dir() else None
 
