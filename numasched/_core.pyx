@@ -188,18 +188,27 @@ cdef int first_set(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int64_t width,
     return n == width
 
 
+cdef inline void node_maxima(Fleet* f, int64_t h, const int64_t* ac, const int64_t* am,
+                             int64_t* most_c, int64_t* most_m) noexcept nogil:
+    """The largest ac[k] and am[k] over host h's present nodes k (0 if none); ac, am point at
+    the host's row of availability (free or capacity)."""
+    cdef int64_t k
+    most_c[0] = 0
+    most_m[0] = 0
+    for k in range(f.K):
+        if (f.present[h] >> k) & 1:
+            if ac[k] > most_c[0]:
+                most_c[0] = ac[k]
+            if am[k] > most_m[0]:
+                most_m[0] = am[k]
+
+
 cdef int64_t width_lower_bound(Fleet* f, int64_t h, int64_t cpu, int64_t mem,
                                bint at_capacity) noexcept nogil:
     """No narrower set fits: its largest share ceil(a / w) exceeds every node's availability."""
-    cdef const int64_t* ac = (f.cap_c if at_capacity else f.free_c) + h * f.K
-    cdef const int64_t* am = (f.cap_m if at_capacity else f.free_m) + h * f.K
-    cdef int64_t k, most_c = 0, most_m = 0, w = 1, v
-    for k in range(f.K):
-        if (f.present[h] >> k) & 1:
-            if ac[k] > most_c:
-                most_c = ac[k]
-            if am[k] > most_m:
-                most_m = am[k]
+    cdef int64_t most_c, most_m, w = 1, v
+    node_maxima(f, h, (f.cap_c if at_capacity else f.free_c) + h * f.K,
+                (f.cap_m if at_capacity else f.free_m) + h * f.K, &most_c, &most_m)
     if most_c == 0 or most_m == 0:
         return f.n_present[h] + 1  # every request asks for both resources
     v = (cpu + most_c - 1) // most_c
@@ -862,24 +871,14 @@ cdef inline int64_t slot_of(Index* x, int64_t h) noexcept nogil:
 
 cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     """Write host h's values into its leaf (EMPTY when it is not live)."""
-    if not live(x, h):
-        empty_leaf(x, x.P + h)  # outside the index, or a later member of its class
-        return
-    host_values(f, x, h, x.P + h)
-
-
-cdef void host_values(Fleet* f, Index* x, int64_t h, int64_t n) noexcept nogil:
-    """Write live host h's values into node n."""
-    cdef int64_t k, nc = 0, nm = 0
+    cdef int64_t n = x.P + h, nc, nm
     cdef int64_t fc = f.tot_free_c[h], fm = f.tot_free_m[h]
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
-    cdef int64_t g, j, X, Y
-    for k in range(f.K):
-        if (f.present[h] >> k) & 1:
-            if f.free_c[h * f.K + k] > nc:
-                nc = f.free_c[h * f.K + k]
-            if f.free_m[h * f.K + k] > nm:
-                nm = f.free_m[h * f.K + k]
+    cdef int64_t g, X, Y
+    if not live(x, h):
+        empty_leaf(x, n)  # outside the index, or a later member of its class
+        return
+    node_maxima(f, h, f.free_c + h * f.K, f.free_m + h * f.K, &nc, &nm)
     x.tc[n * NW] = fc
     x.tm[n * NW] = fm
     x.nc[n * NW] = nc
@@ -987,15 +986,7 @@ cdef bint slot_add(Fleet* f, Index* x, int64_t v, int64_t h) noexcept nogil:
 
 cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
     """Cache live host h's slot values: its largest free amount on one node, and a(h)."""
-    cdef int64_t k, nc = 0, nm = 0
-    for k in range(f.K):
-        if (f.present[h] >> k) & 1:
-            if f.free_c[h * f.K + k] > nc:
-                nc = f.free_c[h * f.K + k]
-            if f.free_m[h * f.K + k] > nm:
-                nm = f.free_m[h * f.K + k]
-    x.hnc[h] = nc
-    x.hnm[h] = nm
+    node_maxima(f, h, f.free_c + h * f.K, f.free_m + h * f.K, x.hnc + h, x.hnm + h)
     x.ha[h] = balance(f, h)
     joint_values(f, h, x.htj + h * NJ)
 
