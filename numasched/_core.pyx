@@ -104,6 +104,17 @@ cdef inline int64_t fx(int64_t x, int64_t cap) noexcept nogil:
     return (x << FIXED_SHIFT) // cap
 
 
+cdef inline int64_t fine(int64_t x, int64_t cap) noexcept nogil:
+    """floor(x * 2**32 / cap), the fraction x / cap at 2**16 times fx's resolution, without
+    overflow; callers guarantee 0 <= x <= cap < 2**47."""
+    cdef int64_t q, r
+    if cap <= 0:
+        return 0
+    q = (x << FIXED_SHIFT) // cap
+    r = (x << FIXED_SHIFT) - q * cap
+    return (q << FIXED_SHIFT) + (r << FIXED_SHIFT) // cap
+
+
 cdef inline int64_t host_score(Fleet* f, int64_t h, int64_t cpu, int64_t mem) noexcept nogil:
     """Higher is better; the formulas of reference.Host.score. Only called when the totals fit."""
     cdef int64_t cc = f.tot_cap_c[h], cm = f.tot_cap_m[h]
@@ -700,7 +711,9 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #   nc[n], nm[n]  the largest free amount on any one node          -> a lower bound on the width
 #   p1[n], p2[n]  request-independent score aggregates of the policy (see leaf_values):
 #                 best-fit    p1 = min of g = wc*fx(free_c, cap_c) + wm*fx(free_m, cap_m)
-#                 worst-fit   p1 = max of g
+#                 worst-fit   p1 = max of g, at fine()'s resolution (2**32 per host capacity):
+#                             its bound (g - k1) >> 16 floors the weighted sum once, not each
+#                             term, a unit per term tighter (fewer near-ties walked down to)
 #                 dot-product unused (see hull)
 #                 balanced    p1 = min, p2 = max of a = fx(used_c, cap_c) - fx(used_m, cap_m)
 #   hull[n]       dot-product only (node-major, int32): the upper-right convex chain of the
@@ -887,14 +900,16 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     x.p2[n * NW] = 0
     if x.joint:
         joint_values(f, h, x.tj + n * NW)
-    if f.policy == POLICY_BEST_FIT or f.policy == POLICY_WORST_FIT:
+    if f.policy == POLICY_BEST_FIT:
         x.p1[n * NW] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
-        if x.wf:
-            x.top[n * TOP + 0] = fc
-            x.top[n * TOP + 1] = fm
-            x.top[n * TOP + 2] = cc
-            x.top[n * TOP + 3] = cm
-            x.top[n * TOP + 4] = -BIG
+    elif x.wf:
+        # g at fine()'s resolution: the bound (g - k1) >> 16 then loses at most one unit
+        x.p1[n * NW] = f.cpu_weight * fine(fc, cc) + f.mem_weight * fine(fm, cm)
+        x.top[n * TOP + 0] = fc
+        x.top[n * TOP + 1] = fm
+        x.top[n * TOP + 2] = cc
+        x.top[n * TOP + 3] = cm
+        x.top[n * TOP + 4] = -BIG
     elif f.policy == POLICY_DOT_PRODUCT:
         X = fx(fc, cc)
         Y = fx(fm, cm)
@@ -1474,8 +1489,9 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
         q.k1 = (wc + wm) * one
         q.k2 = wc * dc_hi + wm * dm_hi + wc + wm
     elif f.policy == POLICY_WORST_FIT:
-        # score = wc*fx(fc - c) + wm*fx(fm - m) <= g - wc*dc - wm*dm
-        q.k1 = wc * dc_lo + wm * dm_lo
+        # score = sum w*floor(x - y) <= floor(sum w*(x - y)), x = fc/cap, y >= c/max_cap: with
+        # g and k1 at 2**32 resolution, score <= (g - k1) >> 16
+        q.k1 = wc * fine(c, x.max_cap_c) + wm * fine(m, x.max_cap_m) - wc - wm
     elif f.policy == POLICY_DOT_PRODUCT:
         # score = wc*dc*X + wm*dm*Y <= A*X + B*Y with (A, B) = (wc*dc_hi, wm*dm_hi) = (k1, k2)
         q.k1 = wc * dc_hi
@@ -1505,10 +1521,11 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     cdef int64_t ex, bound
     cdef int64_t* t
     if f.policy == POLICY_WORST_FIT:
-        if x.p1[n * NW] - q.k1 < cut:
-            return x.p1[n * NW] - q.k1   # the bound over all g, no division
+        bound = (x.p1[n * NW] - q.k1) >> FIXED_SHIFT
+        if bound < cut:
+            return bound   # the bound over all g, no division
         t = x.top + n * TOP
-        bound = t[4] - q.k1
+        bound = (t[4] - q.k1) >> FIXED_SHIFT
         if t[0] >= q.c and t[1] >= q.m:
             ex = f.cpu_weight * fx(t[0] - q.c, t[2]) + f.mem_weight * fx(t[1] - q.m, t[3])
             if ex > bound:
@@ -1539,13 +1556,6 @@ cdef inline int64_t chain_bound(const int32_t* h, int64_t A, int64_t B) noexcept
         if v > best:
             best = v
     return best
-
-
-cdef inline int64_t cheap_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
-    """Worst-fit: a looser upper bound than score_bound, the bound over every g, without its
-    divisions: good enough to order the first descent, before any best host exists to prune
-    against."""
-    return x.p1[n * NW] - q.k1
 
 
 cdef inline bint beats(Best* b, int64_t w, int64_t s, int64_t h, bint by_width) noexcept nogil:
@@ -1588,7 +1598,6 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef int64_t st_lo[STACK]
     cdef int64_t st_w[STACK]
     cdef int64_t st_s[STACK]
-    cdef bint st_l[STACK]       # the bound is worst-fit's cheap one (pushed before any best)
     cdef int64_t top = 0, n, lo, half, h, j, child
     cdef int64_t cw[2]
     cdef int64_t cs[2]
@@ -1596,7 +1605,6 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef bint ok[2]
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
-    cdef bint cheap = f.policy == POLICY_WORST_FIT, loose
     b.h = -1
     b.w = 0
     b.s = 0
@@ -1604,7 +1612,6 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     st_lo[0] = x.mi[NW] if slots else 0
     st_w[0] = 1
     st_s[0] = score_bound(f, x, q, 1, -BIG)
-    st_l[0] = 0
     top = 1
     while top > 0:
         top -= 1
@@ -1613,10 +1620,6 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices
         # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
-            continue
-        # A cheap bound only ordered the first descent: now that a best exists, the tight one.
-        if (st_l[top] and b.h >= 0 and n < x.P
-                and not beats(b, st_w[top], score_bound(f, x, q, n, b.s), lo, by_width)):
             continue
         if n >= x.P:
             if not slots:
@@ -1636,15 +1639,11 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
         # Push the children that could hold the request, the more promising one last (popped
         # first); on equal promise the left one, which has the lower indices (or values).
         half = node_span(x, n) >> 1
-        loose = cheap and b.h < 0
         for j in range(2):
             child = 2 * n + j
             ok[j] = could_hold(x, q, child)
             if ok[j]:
-                if loose:
-                    cs[j] = cheap_bound(f, x, q, child)
-                else:
-                    cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
+                cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
                 cw[j] = 1 if (not by_width or (x.nc[child * NW] >= q.c and x.nm[child * NW] >= q.m)) else 2
                 clo[j] = x.mi[child * NW] if slots else lo + j * half
         if ok[0] and ok[1]:
@@ -1656,13 +1655,11 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             st_lo[top] = clo[child]
             st_w[top] = cw[child]
             st_s[top] = cs[child]
-            st_l[top] = loose
             top += 1
             st_n[top] = 2 * n + j
             st_lo[top] = clo[j]
             st_w[top] = cw[j]
             st_s[top] = cs[j]
-            st_l[top] = loose
             top += 1
         else:
             for j in range(2):
@@ -1671,7 +1668,6 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                     st_lo[top] = clo[j]
                     st_w[top] = cw[j]
                     st_s[top] = cs[j]
-                    st_l[top] = loose
                     top += 1
 
 

@@ -182,6 +182,17 @@ def fx(x, cap):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
+def fine(x, cap):
+    """floor(x * 2**32 / cap), the fraction x / cap at 2**16 times fx's resolution, without
+    overflow; callers guarantee 0 <= x <= cap < 2**47."""
+    if cap <= 0:
+        return np.int64(0)
+    q = (x << FIXED_SHIFT) // cap
+    r = (x << FIXED_SHIFT) - q * cap
+    return (q << FIXED_SHIFT) + (r << FIXED_SHIFT) // cap
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
 def host_score(policy, wc, wm, cc, cm, fc, fm, cpu, mem):
     """Higher is better; the formulas of reference.Host.score. Only called when the totals fit.
 
@@ -893,8 +904,7 @@ BOUNDS = 10
 # the joint test's row and value (Q_JJ, Q_JV) and the policy's bound constants (Q_K1, Q_K2).
 Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV = range(6)
 QUERY = 6
-# ST_L: the bound ST_S is worst-fit's cheap one (pushed before any best host existed).
-ST_N, ST_LO, ST_W, ST_S, ST_SPAN, ST_L = 0, 1, 2, 3, 4, 5
+ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 EMPTY = np.int64(-1)
 BIG = np.int64(1) << np.int64(62)
@@ -1016,14 +1026,16 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
     tree[P2, n] = 0
     if uses_joint(policy):
         joint_values(free_c, free_m, hu, mask, tree, TJ, n)
-    if policy == POLICY_BEST_FIT or policy == POLICY_WORST_FIT:
+    if policy == POLICY_BEST_FIT:
         tree[P1, n] = wc * fx(fc, cc) + wm * fx(fm, cm)
-        if policy == POLICY_WORST_FIT:
-            ext[n, T_FC] = fc
-            ext[n, T_FM] = fm
-            ext[n, T_CC] = cc
-            ext[n, T_CM] = cm
-            ext[n, T_G2] = -BIG
+    elif policy == POLICY_WORST_FIT:
+        # g at fine()'s resolution: the bound (g - k1) >> 16 then floors the sum once
+        tree[P1, n] = wc * fine(fc, cc) + wm * fine(fm, cm)
+        ext[n, T_FC] = fc
+        ext[n, T_FM] = fm
+        ext[n, T_CC] = cc
+        ext[n, T_CM] = cm
+        ext[n, T_G2] = -BIG
     elif policy == POLICY_DOT_PRODUCT:
         ext[n, 0] = 1
         ext[n, 1] = fx(fc, cc)
@@ -1681,8 +1693,9 @@ def query_init(tree, bounds, qv, policy, wc, wm, c, m, mode):
         k1 = (wc + wm) * one
         k2 = wc * dc_hi + wm * dm_hi + wc + wm
     elif policy == POLICY_WORST_FIT:
-        # score = wc*fx(fc - c) + wm*fx(fm - m) <= g - wc*dc - wm*dm
-        k1 = wc * dc_lo + wm * dm_lo
+        # score = sum w*floor(x - y) <= floor(sum w*(x - y)), x = fc/cap, y >= c/max_cap: with
+        # g and k1 at 2**32 resolution, score <= (g - k1) >> 16
+        k1 = (wc * fine(c, bounds[MAX_CAP_C]) + wm * fine(m, bounds[MAX_CAP_M])) - wc - wm
     elif policy == POLICY_DOT_PRODUCT:
         # score = wc*dc*X + wm*dm*Y <= A*X + B*Y with (A, B) = (wc*dc_hi, wm*dm_hi) = (k1, k2)
         k1 = wc * dc_hi
@@ -1709,10 +1722,11 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
         room = tree[P1, nu] - k2
         return k1 - (room if room > 0 else 0)
     if policy == POLICY_WORST_FIT:
-        if tree[P1, nu] - k1 < cut:
-            return tree[P1, nu] - k1   # the bound over all g, no division
+        bound = (tree[P1, nu] - k1) >> FIXED_SHIFT
+        if bound < cut:
+            return bound   # the bound over all g, no division
         # the top state's exact score, or the largest g of any other state, bounded as before
-        bound = ext[nu, T_G2] - k1
+        bound = (ext[nu, T_G2] - k1) >> FIXED_SHIFT
         fc = ext[nu, T_FC]
         fm = ext[nu, T_FM]
         if fc >= c and fm >= m:
@@ -1763,9 +1777,8 @@ def beats(best_h, best_w, best_s, w, s, h, by_width):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def push(stack, top, n, lo, w, s, span, loose):
+def push(stack, top, n, lo, w, s, span):
     tu = np.uintp(top)
-    stack[ST_L, tu] = loose
     stack[ST_N, tu] = n
     stack[ST_LO, tu] = lo
     stack[ST_W, tu] = w
@@ -1808,8 +1821,6 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     stack[ST_W, 0] = 1
     stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG)
     stack[ST_SPAN, 0] = P
-    stack[ST_L, 0] = 0
-    cheap = policy == POLICY_WORST_FIT
     top = 1
     while top > 0:
         top -= 1
@@ -1820,12 +1831,6 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
         if best_h >= 0 and not beats(best_h, best_w, best_s, stack[ST_W, tu], stack[ST_S, tu],
                                      lo, by_width):
-            continue
-        # A cheap bound only ordered the first descent: now that a best exists, the tight one.
-        if (stack[ST_L, tu] and best_h >= 0 and n < P
-                and not beats(best_h, best_w, best_s, stack[ST_W, tu],
-                              score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, best_s),
-                              lo, by_width)):
             continue
         if n >= P:
             # A leaf: the head of its class (if it holds values), or under slots every host of
@@ -1877,16 +1882,9 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         b = 2 * n + 1
         ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
         ok_b = could_hold(tree, b, c, m, need_nc, need_nm, joint_on, jj, jv)
-        # Worst-fit's first descent (no best host yet to prune against) orders the children by
-        # the cheap bound over every g, without the top state's divisions (cheap_bound).
-        loose = cheap and best_h < 0
         cut = best_s if best_h >= 0 else -BIG
-        if loose:
-            sa = tree[P1, np.uintp(a)] - k1
-            sb = tree[P1, np.uintp(b)] - k1
-        else:
-            sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
-            sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
+        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
+        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
         wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
         wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
         lo_a = tree[MI, np.uintp(a)] if slots else lo
@@ -1894,13 +1892,13 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         right_first = ok_a and ok_b and ((by_width and wb < wa)
                                          or ((not by_width or wb == wa) and sb > sa))
         if right_first:
-            top = push(stack, top, a, lo_a, wa, sa, half, loose)
-            top = push(stack, top, b, lo_b, wb, sb, half, loose)
+            top = push(stack, top, a, lo_a, wa, sa, half)
+            top = push(stack, top, b, lo_b, wb, sb, half)
         else:
             if ok_b:
-                top = push(stack, top, b, lo_b, wb, sb, half, loose)
+                top = push(stack, top, b, lo_b, wb, sb, half)
             if ok_a:
-                top = push(stack, top, a, lo_a, wa, sa, half, loose)
+                top = push(stack, top, a, lo_a, wa, sa, half)
     return best_h, best_w
 
 
@@ -2002,7 +2000,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     bounds = np.empty(BOUNDS, dtype=np.int64)
     bounds[SHIFT] = shift
     bounds[TMASK] = T - 1
-    stack = np.empty((6, STACK), dtype=np.int64)
+    stack = np.empty((5, STACK), dtype=np.int64)
     qv = np.empty(QUERY, dtype=np.int64)
     index_build(tree, ext, hosts, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
                 schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
