@@ -247,7 +247,23 @@ def request_order(cluster: Cluster, requests: Requests, order: int) -> np.ndarra
         largest = int(capacity.sum(axis=1).max()) if cluster.hosts else 0
         if largest > 0:
             share = np.maximum(share, (np.minimum(amount, largest) << FIXED_SHIFT) // largest)
-    return np.lexsort((np.arange(n), -share, -requests.priority)).astype(np.int64)
+    return _sort_decreasing(requests.priority, share)
+
+
+def _sort_decreasing(priority: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The indices by priority (high first), then share (high first), then index: one sort of
+    packed int64 keys (priority gap, 2**16 - share, index) where they fit in 63 bits, which is
+    about twice as fast as the three-key lexsort it falls back to."""
+    n = len(share)
+    index_bits = max(n - 1, 1).bit_length()
+    share_bits = FIXED_SHIFT + 1  # share is in [0, 2**16]
+    top = int(priority.max()) if n else 0
+    gap_bits = (top - int(priority.min())).bit_length() if n else 0
+    if gap_bits + share_bits + index_bits > 63:
+        return np.lexsort((np.arange(n), -share, -priority)).astype(np.int64)
+    key = (((top - priority) << (share_bits + index_bits))
+           | (((1 << FIXED_SHIFT) - share) << index_bits) | np.arange(n, dtype=np.int64))
+    return np.sort(key) & ((1 << index_bits) - 1)
 
 
 class Placement:

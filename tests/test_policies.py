@@ -285,3 +285,21 @@ def test_local_fraction_on_azure_vms_alone():
     assert esxi["placed"] == linux["placed"] == len(requests)
     assert esxi["locality"] >= 0.99
     assert 0.45 <= linux["locality"] <= 0.55
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), n=st.integers(0, 60),
+       span=st.sampled_from([0, 3, 1 << 20, 1 << 62]))
+def test_decreasing_order_packed_sort_is_the_three_key_sort(data, n, span):
+    # The packed single-key sort (priority gaps that fit) and its lexsort fallback (spans that
+    # do not) both give the reference's rule: priority high first, then share, then index.
+    from numasched.api import _sort_decreasing
+
+    share = np.array(data.draw(st.lists(st.integers(0, 1 << 16), min_size=n, max_size=n)),
+                     dtype=np.int64)
+    lo = -(span // 2)
+    priority = np.array(data.draw(st.lists(st.integers(lo, lo + span), min_size=n, max_size=n)),
+                        dtype=np.int64)
+    expected = sorted(range(n), key=lambda i: (-int(priority[i]), -int(share[i]), i))
+    got = _sort_decreasing(priority, share)
+    assert got.dtype == np.int64 and got.tolist() == expected
