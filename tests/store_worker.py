@@ -5,6 +5,8 @@
     python store_worker.py serve URL LEASE     the controller loop with leader election
     python store_worker.py increment URL N     N read-modify-write updates of one Deployment
                                                (its replicas + 1), retried on Conflict
+    python store_worker.py open DIR N T0       open N fresh SQLite stores DIR/k.db, store k at
+                                               time T0 + k / 20 (other workers open the same)
 
 Every operation is announced on stdout before it starts (``BEGIN ...``) and after it returned
 (``ACK ...``), flushed, so a test that kills the process knows what was acknowledged.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 
 from numasched.control import Conflict, Controller, QuotaExceeded
 
@@ -108,6 +111,19 @@ def increment(url: str, n: int) -> None:
     say("CONFLICTS", conflicts)
 
 
+def open_fresh(directory: str, n: int, t0: float) -> None:
+    from numasched.control.backends import open_store
+
+    for k in range(n):
+        while time.time() < t0 + k / 20:
+            pass   # spin: the workers' opens of one file start within microseconds
+        try:
+            open_store(f"sqlite:///{directory}/{k}.db")
+            say("OPENED", k)
+        except ValueError as exc:
+            say("FAILED", k, exc)
+
+
 def serve(url: str, lease: float) -> None:
     c = Controller(store=url, backend="cython")
 
@@ -126,5 +142,7 @@ if __name__ == "__main__":
         apply_many(url, sys.argv[3], int(sys.argv[4]))
     elif mode == "increment":
         increment(url, int(sys.argv[3]))
+    elif mode == "open":
+        open_fresh(url, int(sys.argv[3]), float(sys.argv[4]))
     else:
         serve(url, float(sys.argv[3]))

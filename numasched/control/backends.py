@@ -125,15 +125,27 @@ class SQLiteKV(KV):
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             raise ValueError(f"store: directory {directory!r} of {url!r} does not exist")
-        try:
-            self._db = sqlite3.connect(path, timeout=60, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, "
-                             "value BLOB NOT NULL) WITHOUT ROWID")
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"store: {path}: not a numasched SQLite store ({exc})") from None
+        # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+        # locked" at once, without its busy timeout, to a second process doing the same: retry.
+        deadline = time.monotonic() + 60
+        while True:
+            db = None
+            try:
+                db = sqlite3.connect(path, timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, "
+                           "value BLOB NOT NULL) WITHOUT ROWID")
+                break
+            except sqlite3.DatabaseError as exc:
+                if db is not None:
+                    db.close()
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                raise ValueError(f"store: {path}: not a numasched SQLite store ({exc})") from None
+        self._db = db
         self._lock = threading.Lock()   # one connection, shared by the threads of a process
 
     def _query(self, sql, args=()):
