@@ -11,6 +11,8 @@ and not against any backend.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -59,6 +61,53 @@ def examples(n: int) -> int:
 
 def pytest_report_header(config):
     return f"hypothesis profile: {PROFILE} (NUMASCHED_HYPOTHESIS_PROFILE; ci when CI=true)"
+
+
+# --------------------------------------------------------------------------------------------
+# The Numba kernels compile on the second core while the first runs the other tests.
+# In a fresh environment the first use of the Numba placement loop compiles for about a minute.
+# A process started with the session runs numasched.warmup("numba") (which writes the machine
+# code to Numba's on-disk cache), tests that use Numba run last, and each waits for the warmup
+# before it starts, so none of them compiles the same kernels a second time. Tests that use
+# Numba: a "numba" parameter, or the "numba" marker.
+# --------------------------------------------------------------------------------------------
+_WARMUP: dict = {}
+
+
+def _uses_numba(item) -> bool:
+    params = getattr(item, "callspec", None)
+    return (item.get_closest_marker("numba") is not None
+            or (params is not None
+                and any(isinstance(v, str) and v == "numba" for v in params.params.values())))
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1" or hasattr(session.config, "workerinput"):
+        return
+    # Its failure needs no report of its own: the tests then compile, and fail, themselves.
+    _WARMUP["process"] = subprocess.Popen(
+        [sys.executable, "-c", "import numasched; numasched.warmup('numba', fill_order=True)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=session.config.rootpath)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    # After pytest's own ordering (which groups the session-scoped backend parameter), stably.
+    items[:] = [i for i in items if not _uses_numba(i)] + [i for i in items if _uses_numba(i)]
+
+
+def pytest_runtest_setup(item):
+    process = _WARMUP.get("process")
+    if process is not None and _uses_numba(item):
+        process.wait()
+
+
+def pytest_sessionfinish(session):
+    process = _WARMUP.pop("process", None)
+    if process is not None:
+        if process.poll() is None:
+            process.kill()   # the session ended first (a failure with -x, an interrupt)
+        process.wait()
 
 
 BACKENDS = numasched.available_backends()

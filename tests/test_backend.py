@@ -112,6 +112,7 @@ def _run(code: str, **env_extra):
                           env=env, cwd=str(REPO), timeout=300)  # a cold Numba compile: ~1 min
 
 
+@pytest.mark.numba   # its process places on Numba: after the session's warmup, from the cache
 def test_missing_extension_falls_back_loudly():
     proc = _run(FALLBACK)
     assert proc.returncode == 0, proc.stderr

@@ -41,6 +41,9 @@ from conftest import (
     single_requests,
 )
 
+# Most tests here compare the backends, Numba among them (run after the session's warmup).
+pytestmark = pytest.mark.numba
+
 # Every host score, presets that fix the NUMA mode or the node choice, and weighted policies
 # (unregistered Policy objects pass straight through, as in place()).
 POLICY_CHOICES = [

@@ -265,6 +265,7 @@ print("layer", numba.threading_layer(), "errors", errors)
 """
 
 
+@pytest.mark.numba   # its extender scores on Numba: after the session's warmup, from the cache
 def test_concurrent_prioritize_survives_the_workqueue_threading_layer(topology_dir):
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
