@@ -51,6 +51,7 @@ The same code runs as plain Python under ``NUMBA_DISABLE_JIT=1``.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import config as numba_config
 from numba import njit, prange
 from numba.core import cgutils, types
@@ -165,6 +166,34 @@ else:
             return out._getvalue()
 
         return a(a), codegen
+
+
+# Prefetching. place_loop takes the requests in placement order, scattered over their arrays:
+# prefetch(a, i) starts loading a's element i (flat index; a hint, nothing is read) so that the
+# loads of a later request overlap this one's search. Under NUMBA_DISABLE_JIT it does nothing.
+if numba_config.DISABLE_JIT:
+    def prefetch(a, i):
+        return None
+else:
+    @intrinsic
+    def prefetch(typingctx, a, i):
+        """A read prefetch of a's element at flat index i (llvm.prefetch, high locality)."""
+        if not isinstance(a, types.Array) or not isinstance(i, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            data = make_array(a)(context, builder, value=args[0]).data
+            index = context.cast(builder, args[1], signature.args[1], types.intp)
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            hint = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0")
+            builder.call(hint, [builder.bitcast(builder.gep(data, [index]), i8p), i32(0), i32(3),
+                                i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(a, i), codegen
 
 
 def new_scratch():
@@ -906,6 +935,7 @@ Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV = range(6)
 QUERY = 6
 ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
+AHEAD = 8   # place_loop prefetches the request this many places on
 EMPTY = np.int64(-1)
 BIG = np.int64(1) << np.int64(62)
 HC = 15            # vertices of a dot-product chain at most
@@ -2054,7 +2084,20 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     multi_dist = distance.shape[0] > 1
     classes = uses_classes(policy)
     N = cpu.shape[0]
+    K = out_cpu.shape[1]
     for t in range(N):
+        if t + AHEAD < N:
+            # as _core.pyx: start loading the request AHEAD places on, inputs and outputs
+            j = order[np.uintp(t + AHEAD)]
+            prefetch(cpu, j)
+            prefetch(mem, j)
+            prefetch(mode, j)
+            prefetch(required_host, j)
+            prefetch(out_cpu, j * K)
+            prefetch(out_mem, j * K)
+            prefetch(out_nodes, j)
+            prefetch(out_host, j)
+            prefetch(out_reason, j)
         i = order[np.uintp(t)]
         iu = np.uintp(i)
         c = cpu[iu]
