@@ -1661,12 +1661,20 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
     if new >= 0:
         nu = np.uintp(new)
         hosts[SLOT, hu] = new
-        hosts[SPREV, hu] = -1
-        first = tree[SHEAD, nu]
-        hosts[SNEXT, hu] = first
-        if first >= 0:
-            hosts[SPREV, np.uintp(first)] = h
-        tree[SHEAD, nu] = h
+        # In index order, as _core.pyx (see there).
+        before = np.int64(-1)
+        after = tree[SHEAD, nu]
+        while after >= 0 and after < h:
+            before = after
+            after = hosts[SNEXT, np.uintp(after)]
+        hosts[SPREV, hu] = before
+        hosts[SNEXT, hu] = after
+        if before >= 0:
+            hosts[SNEXT, np.uintp(before)] = h
+        else:
+            tree[SHEAD, nu] = h
+        if after >= 0:
+            hosts[SPREV, np.uintp(after)] = h
         # Staying in its slot, h may have lowered one of the slot's maxima: fold all again.
         if old == new:
             changed = slot_values(tree, hosts, P, new, tot_free_c, tot_free_m)
