@@ -57,6 +57,10 @@ def callgrind_total(out_file: Path) -> int:
     raise ValueError(f"{out_file}: no 'summary:' or 'totals:' line (not a callgrind output?)")
 
 
+def valgrind_version() -> str:
+    return subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()
+
+
 def count(policy: str, requests: int, hosts: int, numa: str) -> dict:
     """Instructions inside place_into for one call, and how many requests it placed."""
     code = CHILD.format(benchmarks=str(HERE), requests=requests, hosts=hosts, policy=policy,
@@ -95,7 +99,10 @@ def main(argv=None) -> int:
     for policy in policies:
         if policy not in POLICIES:
             parser.error(f"--policies: unknown host score {policy!r}; known: {', '.join(POLICIES)}")
-    results = {"requests": args.requests, "hosts": args.hosts, "numa": args.numa, "rows": {}}
+    from throughput import git_commit   # the same commit stamp as the throughput runs
+
+    results = {"requests": args.requests, "hosts": args.hosts, "numa": args.numa,
+               "commit": git_commit(), "valgrind": valgrind_version(), "rows": {}}
     print(f"{'score':<12} {'instructions':>15} {'placed':>9} {'per placement':>14}")
     for policy in policies:
         row = count(policy, args.requests, args.hosts, args.numa)
