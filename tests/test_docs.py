@@ -40,6 +40,11 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)(?P<info>[^\n`]*)$")
 MARKER = re.compile(r"<!--\s*doctest:\s*(?P<what>skip|slow)\s*-->")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 COMMAND_TIMEOUT = 300  # seconds; a command that takes longer is a broken example
+# The one-line notice a process prints on stderr when it compiles a Numba kernel, the first
+# time in an environment (numasched.kernels.config.notice_text). Pages show the output of every
+# later run, so it is not compared: whether an example compiles depends on which tests, or the
+# session's background warmup, filled the cache first.
+COMPILE_NOTICE = re.compile(r"^numasched: compiling the Numba kernel .*\n", re.MULTILINE)
 LINKED = ("docs", "benchmarks")  # what a console block sees of the checkout, by relative path
 
 
@@ -157,7 +162,7 @@ def run_console_in(block: Block, cwd: Path) -> None:
         done = subprocess.run(["bash", "-c", command], cwd=cwd, env=doc_env(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               timeout=COMMAND_TIMEOUT)
-        got = done.stdout
+        got = COMPILE_NOTICE.sub("", done.stdout)
         if not expected:
             assert done.returncode == 0, (
                 f"{block.id}: `{command}` exited {done.returncode}:\n{got}")
