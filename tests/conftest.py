@@ -99,7 +99,11 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_setup(item):
     process = _WARMUP.get("process")
     if process is not None and _uses_numba(item):
-        process.wait()
+        try:
+            process.wait(timeout=600)   # a cold compile takes about a minute on 2 busy cores
+        except subprocess.TimeoutExpired:
+            process.kill()              # stuck: the tests compile for themselves
+            process.wait()
 
 
 def pytest_sessionfinish(session):
