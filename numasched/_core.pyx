@@ -906,7 +906,7 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
     if f.policy == POLICY_BEST_FIT:
         x.p1[n * NW] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
     elif x.wf:
-        # g at fine()'s resolution: the bound (g - k1) >> 16 then loses at most one unit
+        # g at fine()'s resolution: the bound (g - k1) >> 16 then floors the sum once
         x.p1[n * NW] = f.cpu_weight * fine(fc, cc) + f.mem_weight * fine(fm, cm)
         x.top[n * TOP + 0] = fc
         x.top[n * TOP + 1] = fm

@@ -1347,15 +1347,6 @@ def climb(tree, ext, n, policy, scratch):
         n >>= 1
 
 
-@njit(**config.NUMBA_INLINE_KWARGS)
-def node_span(P, n):
-    """How many leaves lie below node n (n >= 1)."""
-    level = 0
-    while (n >> (level + 1)) > 0:
-        level += 1
-    return P >> level
-
-
 @njit(**config.NUMBA_JIT_KWARGS)
 def same_kind(cap_c, cap_m, dist, sched, a, b):
     """Hosts a and b have equal capacities, distance matrices and schedulable flags."""
