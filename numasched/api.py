@@ -251,14 +251,29 @@ def request_order(cluster: Cluster, requests: Requests, order: int) -> np.ndarra
 
 
 def _sort_decreasing(priority: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """The indices by priority (high first), then share (high first), then index: one sort of
-    packed int64 keys (priority gap, 2**16 - share, index) where they fit in 63 bits, which is
-    about twice as fast as the three-key lexsort it falls back to."""
+    """The indices by priority (high first), then share (high first), then index.
+
+    The two keys pack into one (priority gap, 2**16 - share). Where its range fits in 16 or 32
+    bits, one or two stable passes of NumPy's radix sort over 16-bit digits order it (a stable
+    sort keeps equal keys in index order); about four times as fast as sorting 64-bit keys,
+    which is the next fallback (index packed into the key's low bits, where it fits in 63 bits),
+    before the three-key lexsort."""
     n = len(share)
-    index_bits = max(n - 1, 1).bit_length()
+    if n == 0:
+        return np.arange(0, dtype=np.int64)
     share_bits = FIXED_SHIFT + 1  # share is in [0, 2**16]
-    top = int(priority.max()) if n else 0
-    gap_bits = (top - int(priority.min())).bit_length() if n else 0
+    top = int(priority.max())
+    gap_bits = (top - int(priority.min())).bit_length()
+    if gap_bits + share_bits <= 32:
+        key = ((top - priority) << share_bits) | ((1 << FIXED_SHIFT) - share)
+        key -= key.min()
+        if int(key.max()) < 1 << 16:
+            order = np.argsort(key.astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+            order = order[np.argsort((key[order] >> 16).astype(np.uint16), kind="stable")]
+        return order.astype(np.int64, copy=False)
+    index_bits = max(n - 1, 1).bit_length()
     if gap_bits + share_bits + index_bits > 63:
         return np.lexsort((np.arange(n), -share, -priority)).astype(np.int64)
     key = (((top - priority) << (share_bits + index_bits))

@@ -287,15 +287,17 @@ def test_local_fraction_on_azure_vms_alone():
     assert 0.45 <= linux["locality"] <= 0.55
 
 
-@settings(max_examples=60, deadline=None)
-@given(data=st.data(), n=st.integers(0, 60),
-       span=st.sampled_from([0, 3, 1 << 20, 1 << 62]))
-def test_decreasing_order_packed_sort_is_the_three_key_sort(data, n, span):
-    # The packed single-key sort (priority gaps that fit) and its lexsort fallback (spans that
-    # do not) both give the reference's rule: priority high first, then share, then index.
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), n=st.integers(0, 60), span=st.sampled_from([0, 3, 1 << 10, 1 << 20, 1 << 62]),
+       shares=st.sampled_from([(0, 1 << 16), (100, 20000), (1 << 16, 1 << 16)]))
+def test_decreasing_order_fast_sorts_are_the_three_key_sort(data, n, span, shares):
+    # Every path of the decreasing sort gives the reference's rule (priority high first, then
+    # share, then index): one 16-bit radix pass (a narrow key range), two (up to 32 bits: a full
+    # share range, priority gaps up to 2**15), the packed 64-bit sort (gaps to 2**20) and the
+    # lexsort fallback (gaps that do not fit).
     from numasched.api import _sort_decreasing
 
-    share = np.array(data.draw(st.lists(st.integers(0, 1 << 16), min_size=n, max_size=n)),
+    share = np.array(data.draw(st.lists(st.integers(*shares), min_size=n, max_size=n)),
                      dtype=np.int64)
     lo = -(span // 2)
     priority = np.array(data.draw(st.lists(st.integers(lo, lo + span), min_size=n, max_size=n)),
