@@ -751,7 +751,15 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
-    NW = 16                     # int64 values per node in the tree array (15 used)
+    NW = 16                     # int64 values per node in the tree array, at columns (below):
+    C_TC = 0                    # tc, tm, nc, nm, p1, p2, mi, then NJ values of tj
+    C_TM = 1
+    C_NC = 2
+    C_NM = 3
+    C_P1 = 4
+    C_P2 = 5
+    C_MI = 6
+    C_TJ = 8
     NJ = 4                      # ratios of the joint node test (tj below)
     S0 = 19                     # tj[j] compares memory bytes with CPU millicores << (S0 + SJ * j)
     SJ = 2                      # ... its ratios a factor 2**SJ apart
@@ -766,12 +774,7 @@ cdef int64_t BIG = (<int64_t>1) << 62  # neutral element of the min / max score 
 
 cdef struct Index:
     int64_t P                   # leaves: the smallest power of two >= H (>= 1)
-    int64_t* tc
-    int64_t* tm
-    int64_t* nc
-    int64_t* nm
-    int64_t* p1
-    int64_t* p2
+    int64_t* tree               # [2P, NW] node-major: node n's values at tree[n * NW + C_...]
     int32_t* hull               # [2P, HW] the dot-product chains (unused by other policies)
     int64_t* top                # [2P, TOP] worst-fit: the state of the hosts with the largest g
     # Host classes (see "Host classes" below), [H] per host unless noted.
@@ -788,8 +791,6 @@ cdef struct Index:
     int64_t n_unused
     # Balanced only: the leaves are slots of the balance value a (below), not hosts.
     int64_t shift               # slot(h) = (a(h) + 2**16) >> shift; -1: the leaves are hosts
-    int64_t* mi                 # [2P] slots: the lowest index of a live host below
-    int64_t* tj                 # [2P, NJ] the joint node test's maxima (see joint)
     int64_t* htj                # [H, NJ] slots: a live host's own tj
     int64_t* shead              # [P] slots: the list's first (lowest-index) host, -1 if empty
     int64_t* slot               # [H] the slot whose list holds the host, -1 if none
@@ -850,16 +851,16 @@ cdef void joint_values(Fleet* f, int64_t h, int64_t* out) noexcept nogil:
 
 cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
-    x.tc[n * NW] = EMPTY
-    x.tm[n * NW] = EMPTY
-    x.nc[n * NW] = EMPTY
-    x.nm[n * NW] = EMPTY
+    x.tree[n * NW + C_TC] = EMPTY
+    x.tree[n * NW + C_TM] = EMPTY
+    x.tree[n * NW + C_NC] = EMPTY
+    x.tree[n * NW + C_NM] = EMPTY
     cdef int64_t j
-    x.p1[n * NW] = BIG if x.p1_min else -BIG
-    x.p2[n * NW] = -BIG
+    x.tree[n * NW + C_P1] = BIG if x.p1_min else -BIG
+    x.tree[n * NW + C_P2] = -BIG
     if x.joint:
         for j in range(NJ):
-            x.tj[n * NW + j] = EMPTY
+            x.tree[n * NW + C_TJ + j] = EMPTY
     if x.dot:
         x.hull[n * HW] = 0          # no vertex: neutral in the merge
     if x.wf:
@@ -895,19 +896,19 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         empty_leaf(x, n)  # outside the index, or a later member of its class
         return
     node_maxima(f, h, f.free_c + h * f.K, f.free_m + h * f.K, &nc, &nm)
-    x.tc[n * NW] = fc
-    x.tm[n * NW] = fm
-    x.nc[n * NW] = nc
-    x.nm[n * NW] = nm
-    x.p1[n * NW] = 0
-    x.p2[n * NW] = 0
+    x.tree[n * NW + C_TC] = fc
+    x.tree[n * NW + C_TM] = fm
+    x.tree[n * NW + C_NC] = nc
+    x.tree[n * NW + C_NM] = nm
+    x.tree[n * NW + C_P1] = 0
+    x.tree[n * NW + C_P2] = 0
     if x.joint:
-        joint_values(f, h, x.tj + n * NW)
+        joint_values(f, h, x.tree + n * NW + C_TJ)
     if f.policy == POLICY_BEST_FIT:
-        x.p1[n * NW] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
+        x.tree[n * NW + C_P1] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
     elif x.wf:
         # g at fine()'s resolution: the bound (g - k1) >> 16 then floors the sum once
-        x.p1[n * NW] = f.cpu_weight * fine(fc, cc) + f.mem_weight * fine(fm, cm)
+        x.tree[n * NW + C_P1] = f.cpu_weight * fine(fc, cc) + f.mem_weight * fine(fm, cm)
         x.top[n * TOP + 0] = fc
         x.top[n * TOP + 1] = fm
         x.top[n * TOP + 2] = cc
@@ -921,8 +922,8 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         x.hull[n * HW + 2] = <int32_t>Y
     elif f.policy == POLICY_BALANCED:
         g = balance(f, h)
-        x.p1[n * NW] = g
-        x.p2[n * NW] = g
+        x.tree[n * NW + C_P1] = g
+        x.tree[n * NW + C_P2] = g
 
 
 cdef bint slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
@@ -954,19 +955,19 @@ cdef bint slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
         if h < mi:
             mi = h
         h = x.snext[h]
-    changed = (x.tc[n * NW] != tc or x.tm[n * NW] != tm or x.nc[n * NW] != nc
-               or x.nm[n * NW] != nm or x.p1[n * NW] != lo or x.p2[n * NW] != hi
-               or x.mi[n * NW] != mi)
-    x.tc[n * NW] = tc
-    x.tm[n * NW] = tm
-    x.nc[n * NW] = nc
-    x.nm[n * NW] = nm
-    x.p1[n * NW] = lo
-    x.p2[n * NW] = hi
-    x.mi[n * NW] = mi
+    changed = (x.tree[n * NW + C_TC] != tc or x.tree[n * NW + C_TM] != tm or x.tree[n * NW + C_NC] != nc
+               or x.tree[n * NW + C_NM] != nm or x.tree[n * NW + C_P1] != lo or x.tree[n * NW + C_P2] != hi
+               or x.tree[n * NW + C_MI] != mi)
+    x.tree[n * NW + C_TC] = tc
+    x.tree[n * NW + C_TM] = tm
+    x.tree[n * NW + C_NC] = nc
+    x.tree[n * NW + C_NM] = nm
+    x.tree[n * NW + C_P1] = lo
+    x.tree[n * NW + C_P2] = hi
+    x.tree[n * NW + C_MI] = mi
     for j in range(NJ):
-        changed |= x.tj[n * NW + j] != tj[j]
-        x.tj[n * NW + j] = tj[j]
+        changed |= x.tree[n * NW + C_TJ + j] != tj[j]
+        x.tree[n * NW + C_TJ + j] = tj[j]
     return changed
 
 
@@ -974,30 +975,30 @@ cdef bint slot_add(Fleet* f, Index* x, int64_t v, int64_t h) noexcept nogil:
     """Fold host h, just added to slot v's list, into the slot's leaf; 0 if nothing changed."""
     cdef int64_t n = x.P + v, j
     cdef bint changed = 0
-    if f.tot_free_c[h] > x.tc[n * NW]:
-        x.tc[n * NW] = f.tot_free_c[h]
+    if f.tot_free_c[h] > x.tree[n * NW + C_TC]:
+        x.tree[n * NW + C_TC] = f.tot_free_c[h]
         changed = 1
-    if f.tot_free_m[h] > x.tm[n * NW]:
-        x.tm[n * NW] = f.tot_free_m[h]
+    if f.tot_free_m[h] > x.tree[n * NW + C_TM]:
+        x.tree[n * NW + C_TM] = f.tot_free_m[h]
         changed = 1
-    if x.hnc[h] > x.nc[n * NW]:
-        x.nc[n * NW] = x.hnc[h]
+    if x.hnc[h] > x.tree[n * NW + C_NC]:
+        x.tree[n * NW + C_NC] = x.hnc[h]
         changed = 1
-    if x.hnm[h] > x.nm[n * NW]:
-        x.nm[n * NW] = x.hnm[h]
+    if x.hnm[h] > x.tree[n * NW + C_NM]:
+        x.tree[n * NW + C_NM] = x.hnm[h]
         changed = 1
-    if x.ha[h] < x.p1[n * NW]:
-        x.p1[n * NW] = x.ha[h]
+    if x.ha[h] < x.tree[n * NW + C_P1]:
+        x.tree[n * NW + C_P1] = x.ha[h]
         changed = 1
-    if x.ha[h] > x.p2[n * NW]:
-        x.p2[n * NW] = x.ha[h]
+    if x.ha[h] > x.tree[n * NW + C_P2]:
+        x.tree[n * NW + C_P2] = x.ha[h]
         changed = 1
-    if h < x.mi[n * NW]:
-        x.mi[n * NW] = h
+    if h < x.tree[n * NW + C_MI]:
+        x.tree[n * NW + C_MI] = h
         changed = 1
     for j in range(NJ):
-        if x.htj[h * NJ + j] > x.tj[n * NW + j]:
-            x.tj[n * NW + j] = x.htj[h * NJ + j]
+        if x.htj[h * NJ + j] > x.tree[n * NW + C_TJ + j]:
+            x.tree[n * NW + C_TJ + j] = x.htj[h * NJ + j]
             changed = 1
     return changed
 
@@ -1009,105 +1010,125 @@ cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
     joint_values(f, h, x.htj + h * NJ)
 
 
-cdef inline int64_t cross(int64_t ox, int64_t oy, int64_t ax, int64_t ay, int64_t bx,
-                          int64_t by) noexcept nogil:
-    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
-
-
 cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept nogil:
     """hn = the upper-right chain of the vertices of chains ha and hb (see hull[n] above);
-    0 if it is what hn held. Coordinates are at most 2**16, so every product fits in int64."""
-    cdef int64_t px[2 * HC]
-    cdef int64_t py[2 * HC]
-    cdef int64_t sx[2 * HC]
-    cdef int64_t sy[2 * HC]
-    cdef int64_t na = ha[0], nb = hb[0], i = 0, j = 0, m = 0, t, k = 0, start = 0, best, area
-    cdef bint changed
-    # Merge by X ascending, Y descending on ties.
-    while i < na or j < nb:
-        if j >= nb or (i < na and (ha[1 + 2 * i] < hb[1 + 2 * j] or (ha[1 + 2 * i] == hb[1 + 2 * j]
-                                                                     and ha[2 + 2 * i] >= hb[2 + 2 * j]))):
-            px[m] = ha[1 + 2 * i]
-            py[m] = ha[2 + 2 * i]
+    0 if it is what hn held. Coordinates are at most 2**16, so every product fits in int64.
+
+    The chain starts at the highest vertex (the rightmost of equals), which heads ha or hb: the
+    other chain's vertices up to its X are dominated and skipped. The rest are taken by X
+    ascending (Y descending on equal X) straight into the upper hull: a vertex of an X already
+    taken is lower, and a vertex is dropped while it does not turn the chain clockwise."""
+    cdef int32_t out[1 + 4 * HC]          # count, then X, Y pairs: hn's layout, room for na + nb
+    cdef const int32_t* s
+    cdef const int32_t* o
+    cdef int64_t ns, no, i = 1, j = 0, k, t, best, area, px, py
+    if ha[0] == 0 or hb[0] == 0:
+        s = hb if ha[0] == 0 else ha
+        return chain_store(hn, s, s[0])
+    if ha[2] > hb[2] or (ha[2] == hb[2] and ha[1] >= hb[1]):
+        s, o = ha, hb
+    else:
+        s, o = hb, ha
+    ns = s[0]
+    no = o[0]
+    while j < no and o[1 + 2 * j] <= s[1]:
+        j += 1
+    out[1] = s[1]
+    out[2] = s[2]
+    k = 1
+    while i < ns or j < no:
+        if j >= no or (i < ns and (s[1 + 2 * i] < o[1 + 2 * j] or (s[1 + 2 * i] == o[1 + 2 * j]
+                                                                  and s[2 + 2 * i] >= o[2 + 2 * j]))):
+            px = s[1 + 2 * i]
+            py = s[2 + 2 * i]
             i += 1
         else:
-            px[m] = hb[1 + 2 * j]
-            py[m] = hb[2 + 2 * j]
+            px = o[1 + 2 * j]
+            py = o[2 + 2 * j]
             j += 1
-        m += 1
-    # The chain starts at the highest point (the rightmost of equals): points left of it are
-    # dominated. Then the upper hull, X ascending: a point of an X already taken is lower.
-    for t in range(1, m):
-        if py[t] >= py[start]:
-            start = t
-    for t in range(start, m):
-        if k > 0 and px[t] == sx[k - 1]:
+        if px == out[2 * k - 1]:
             continue
-        while k >= 2 and cross(sx[k - 2], sy[k - 2], sx[k - 1], sy[k - 1], px[t], py[t]) >= 0:
+        while k >= 2 and ((out[2 * k - 1] - out[2 * k - 3]) * (py - out[2 * k - 2])
+                          - (<int64_t>out[2 * k] - out[2 * k - 2]) * (px - out[2 * k - 3])) >= 0:
             k -= 1
-        sx[k] = px[t]
-        sy[k] = py[t]
+        out[1 + 2 * k] = <int32_t>px
+        out[2 + 2 * k] = <int32_t>py
         k += 1
     # Too long: replace the neighbours whose corner adds least by that corner.
     while k > HC:
         best = 0
         area = -1
         for t in range(k - 1):
-            if area < 0 or (sx[t + 1] - sx[t]) * (sy[t] - sy[t + 1]) < area:
-                area = (sx[t + 1] - sx[t]) * (sy[t] - sy[t + 1])
+            if area < 0 or (<int64_t>out[3 + 2 * t] - out[1 + 2 * t]) * (out[2 + 2 * t] - out[4 + 2 * t]) < area:
+                area = (<int64_t>out[3 + 2 * t] - out[1 + 2 * t]) * (out[2 + 2 * t] - out[4 + 2 * t])
                 best = t
-        sx[best] = sx[best + 1]
+        out[1 + 2 * best] = out[3 + 2 * best]
         for t in range(best + 1, k - 1):
-            sx[t] = sx[t + 1]
-            sy[t] = sy[t + 1]
+            out[1 + 2 * t] = out[3 + 2 * t]
+            out[2 + 2 * t] = out[4 + 2 * t]
         k -= 1
-    changed = hn[0] != k
+    return chain_store(hn, out, k)
+
+
+cdef inline bint chain_store(int32_t* hn, const int32_t* src, int64_t k) noexcept nogil:
+    """hn = the first k vertices of src; 0 if hn held them already."""
+    cdef bint changed = hn[0] != k
+    cdef int64_t t
     hn[0] = <int32_t>k
-    for t in range(k):
-        changed |= hn[1 + 2 * t] != sx[t] or hn[2 + 2 * t] != sy[t]
-        hn[1 + 2 * t] = <int32_t>sx[t]
-        hn[2 + 2 * t] = <int32_t>sy[t]
+    for t in range(1, 2 * k + 1):
+        changed |= hn[t] != src[t]
+        hn[t] = src[t]
     return changed
 
 
+cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
+    return a if a < b else b
+
+
 cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
-    """Node n's values from its two children; 0 if none of them changed (so no ancestor's does)."""
-    cdef int64_t a = 2 * n, b = 2 * n + 1, v, j
-    cdef bint changed = 0
-    v = x.tc[a * NW] if x.tc[a * NW] > x.tc[b * NW] else x.tc[b * NW]
-    changed |= v != x.tc[n * NW]
-    x.tc[n * NW] = v
-    v = x.tm[a * NW] if x.tm[a * NW] > x.tm[b * NW] else x.tm[b * NW]
-    changed |= v != x.tm[n * NW]
-    x.tm[n * NW] = v
-    v = x.nc[a * NW] if x.nc[a * NW] > x.nc[b * NW] else x.nc[b * NW]
-    changed |= v != x.nc[n * NW]
-    x.nc[n * NW] = v
-    v = x.nm[a * NW] if x.nm[a * NW] > x.nm[b * NW] else x.nm[b * NW]
-    changed |= v != x.nm[n * NW]
-    x.nm[n * NW] = v
-    if x.p1_min:
-        v = x.p1[a * NW] if x.p1[a * NW] < x.p1[b * NW] else x.p1[b * NW]
-    else:
-        v = x.p1[a * NW] if x.p1[a * NW] > x.p1[b * NW] else x.p1[b * NW]
-    changed |= v != x.p1[n * NW]
-    x.p1[n * NW] = v
-    v = x.p2[a * NW] if x.p2[a * NW] > x.p2[b * NW] else x.p2[b * NW]
-    changed |= v != x.p2[n * NW]
-    x.p2[n * NW] = v
-    if x.joint:
-        for j in range(NJ):
-            v = x.tj[a * NW + j] if x.tj[a * NW + j] > x.tj[b * NW + j] else x.tj[b * NW + j]
-            changed |= v != x.tj[n * NW + j]
-            x.tj[n * NW + j] = v
+    """Node n's values from its two children; 0 if none of them changed (so no ancestor's does).
+    A change shows in the OR of each value's XOR with the one it replaces: no branch per value."""
+    cdef int64_t* o = x.tree + n * NW
+    cdef const int64_t* a = x.tree + 2 * n * NW
+    cdef const int64_t* b = a + NW
+    cdef int64_t v, j
+    cdef uint64_t diff = 0
+    v = imax(a[C_TC], b[C_TC])
+    diff |= <uint64_t>(v ^ o[C_TC])
+    o[C_TC] = v
+    v = imax(a[C_TM], b[C_TM])
+    diff |= <uint64_t>(v ^ o[C_TM])
+    o[C_TM] = v
+    v = imax(a[C_NC], b[C_NC])
+    diff |= <uint64_t>(v ^ o[C_NC])
+    o[C_NC] = v
+    v = imax(a[C_NM], b[C_NM])
+    diff |= <uint64_t>(v ^ o[C_NM])
+    o[C_NM] = v
+    v = imin(a[C_P1], b[C_P1]) if x.p1_min else imax(a[C_P1], b[C_P1])
+    diff |= <uint64_t>(v ^ o[C_P1])
+    o[C_P1] = v
+    v = imax(a[C_P2], b[C_P2])
+    diff |= <uint64_t>(v ^ o[C_P2])
+    o[C_P2] = v
     if x.shift >= 0:
-        v = x.mi[a * NW] if x.mi[a * NW] < x.mi[b * NW] else x.mi[b * NW]
-        changed |= v != x.mi[n * NW]
-        x.mi[n * NW] = v
+        v = imin(a[C_MI], b[C_MI])
+        diff |= <uint64_t>(v ^ o[C_MI])
+        o[C_MI] = v
+    if x.joint:
+        for j in range(C_TJ, C_TJ + NJ):
+            v = imax(a[j], b[j])
+            diff |= <uint64_t>(v ^ o[j])
+            o[j] = v
+    cdef bint changed = diff != 0
     if x.dot:
-        changed |= hull_pull(x.hull + n * HW, x.hull + a * HW, x.hull + b * HW)
+        changed |= hull_pull(x.hull + n * HW, x.hull + 2 * n * HW, x.hull + (2 * n + 1) * HW)
     if x.wf:
-        changed |= top_pull(x, n, a, b)
+        changed |= top_pull(x, n, 2 * n, 2 * n + 1)
     return changed
 
 
@@ -1124,20 +1145,15 @@ cdef inline bint top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept no
         src = a
         g2 = x.top[a * TOP + 4] if x.top[a * TOP + 4] > x.top[b * TOP + 4] else x.top[b * TOP + 4]
     else:
-        src = a if x.p1[a * NW] >= x.p1[b * NW] else b
+        src = a if x.tree[a * NW + C_P1] >= x.tree[b * NW + C_P1] else b
         other = b if src == a else a
-        g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.p1[other * NW] else x.p1[other * NW]
+        g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.tree[other * NW + C_P1] else x.tree[other * NW + C_P1]
     cdef bint changed = g2 != x.top[n * TOP + 4]
     for j in range(TOP - 1):
         changed |= x.top[n * TOP + j] != x.top[src * TOP + j]
         x.top[n * TOP + j] = x.top[src * TOP + j]
     x.top[n * TOP + 4] = g2
     return changed
-
-
-cdef inline int64_t node_span(Index* x, int64_t n) noexcept nogil:
-    """How many leaves lie below node n."""
-    return x.P >> (63 - __builtin_clzll(<unsigned long long>n))
 
 
 cdef bint same_kind(Fleet* f, int64_t a, int64_t b) noexcept nogil:
@@ -1463,7 +1479,7 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
     q.c = c
     q.m = m
     q.mode = mode
-    if x.tc[NW] < c or x.tm[NW] < m:
+    if x.tree[NW + C_TC] < c or x.tree[NW + C_TM] < m:
         return 0  # also keeps c, m <= 2**46 below, so c << 16 cannot overflow
     # Node-level necessary condition: the largest share ceil(r / w) must fit some node.
     q.need_nc = 0
@@ -1519,8 +1535,8 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
 
 cdef inline bint could_hold(Index* x, Query* q, int64_t n) noexcept nogil:
     """0 only if no host below node n can take the request now (never 0 when one can)."""
-    return (x.tc[n * NW] >= q.c and x.tm[n * NW] >= q.m and x.nc[n * NW] >= q.need_nc
-            and x.nm[n * NW] >= q.need_nm and (not x.joint or x.tj[n * NW + q.jj] >= q.jv))
+    return (x.tree[n * NW + C_TC] >= q.c and x.tree[n * NW + C_TM] >= q.m and x.tree[n * NW + C_NC] >= q.need_nc
+            and x.tree[n * NW + C_NM] >= q.need_nm and (not x.joint or x.tree[n * NW + C_TJ + q.jj] >= q.jv))
 
 
 cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t cut) noexcept nogil:
@@ -1530,12 +1546,12 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     bound is already below it the exact one is not computed."""
     cdef int64_t room, lo, hi
     if f.policy == POLICY_BEST_FIT:
-        room = x.p1[n * NW] - q.k2
+        room = x.tree[n * NW + C_P1] - q.k2
         return q.k1 - (room if room > 0 else 0)
     cdef int64_t ex, bound
     cdef int64_t* t
     if f.policy == POLICY_WORST_FIT:
-        bound = (x.p1[n * NW] - q.k1) >> FIXED_SHIFT
+        bound = (x.tree[n * NW + C_P1] - q.k1) >> FIXED_SHIFT
         if bound < cut:
             return bound   # the bound over all g, no division
         t = x.top + n * TOP
@@ -1548,7 +1564,7 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     if f.policy == POLICY_DOT_PRODUCT:
         return chain_bound(x.hull + n * HW, q.k1, q.k2)
     if f.policy == POLICY_BALANCED:
-        return balanced_bound(x.p1[n * NW], x.p2[n * NW], q)
+        return balanced_bound(x.tree[n * NW + C_P1], x.tree[n * NW + C_P2], q)
     return 0
 
 
@@ -1607,82 +1623,93 @@ cdef inline void consider(Fleet* f, Query* q, Best* b, int64_t h, bint by_width)
 
 
 cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
-    """The scan's choice of host for the request, written into b (b.h = -1 if none fits)."""
+    """The scan's choice of host for the request, written into b (b.h = -1 if none fits).
+
+    Depth first, the more promising child first: the search descends into it at once and
+    stacks its sibling, then pops the stacked nodes that can still beat the best so far."""
     cdef int64_t st_n[STACK]
     cdef int64_t st_lo[STACK]
     cdef int64_t st_w[STACK]
     cdef int64_t st_s[STACK]
-    cdef int64_t top = 0, n, lo, half, h, j, child
+    cdef int64_t st_sp[STACK]
+    cdef int64_t top = 0, n, lo, w, s, span, h, j, child
     cdef int64_t cw[2]
     cdef int64_t cs[2]
     cdef int64_t clo[2]
     cdef bint ok[2]
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
+    cdef bint go
     b.h = -1
     b.w = 0
     b.s = 0
-    st_n[0] = 1
-    st_lo[0] = x.mi[NW] if slots else 0
-    st_w[0] = 1
-    st_s[0] = score_bound(f, x, q, 1, -BIG)
-    top = 1
-    while top > 0:
-        top -= 1
-        n = st_n[top]
-        lo = st_lo[top]
-        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices
-        # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
-        if b.h >= 0 and not beats(b, st_w[top], st_s[top], lo, by_width):
-            continue
+    n = 1
+    lo = x.tree[NW + C_MI] if slots else 0
+    span = x.P
+    s = score_bound(f, x, q, 1, -BIG) if x.dot else 0
+    while True:
+        # Node n passed the test below: it may hold a host that beats the best so far.
+        go = 0
         if n >= x.P:
             if not slots:
                 consider(f, q, b, lo, by_width)
-                continue
-            h = x.shead[n - x.P]
-            while h >= 0:
-                # The node tests and the bound on the host's own cached values first: most
-                # hosts of a crowded slot fail one of them without a division.
-                if (x.hnc[h] >= q.need_nc and x.hnm[h] >= q.need_nm
-                        and x.htj[h * NJ + q.jj] >= q.jv
-                        and (b.h < 0 or beats(b, 1, balanced_bound(x.ha[h], x.ha[h], q), h,
-                                              by_width))):
-                    consider(f, q, b, h, by_width)
-                h = x.snext[h]
-            continue
-        # Push the children that could hold the request, the more promising one last (popped
-        # first); on equal promise the left one, which has the lower indices (or values).
-        half = node_span(x, n) >> 1
-        for j in range(2):
-            child = 2 * n + j
-            ok[j] = could_hold(x, q, child)
-            if ok[j]:
-                cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
-                cw[j] = 1 if (not by_width or (x.nc[child * NW] >= q.c and x.nm[child * NW] >= q.m)) else 2
-                clo[j] = x.mi[child * NW] if slots else lo + j * half
-        if ok[0] and ok[1]:
-            j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])
-                                                           and cs[1] > cs[0])) else 0
-            # j is the child to visit first: push the other one below it.
-            child = 1 - j
-            st_n[top] = 2 * n + child
-            st_lo[top] = clo[child]
-            st_w[top] = cw[child]
-            st_s[top] = cs[child]
-            top += 1
-            st_n[top] = 2 * n + j
-            st_lo[top] = clo[j]
-            st_w[top] = cw[j]
-            st_s[top] = cs[j]
-            top += 1
+            else:
+                h = x.shead[n - x.P]
+                while h >= 0:
+                    # The node tests and the bound on the host's own cached values first: most
+                    # hosts of a crowded slot fail one of them without a division.
+                    if (x.hnc[h] >= q.need_nc and x.hnm[h] >= q.need_nm
+                            and x.htj[h * NJ + q.jj] >= q.jv
+                            and (b.h < 0 or beats(b, 1, balanced_bound(x.ha[h], x.ha[h], q), h,
+                                                  by_width))):
+                        consider(f, q, b, h, by_width)
+                    h = x.snext[h]
         else:
-            for j in range(2):
+            # The children that could hold the request; the more promising one is visited
+            # first, on equal promise the left one (lower indices, or values under slots).
+            span >>= 1
+            for j in range(1, -1, -1):
+                child = 2 * n + j
+                ok[j] = could_hold(x, q, child)
                 if ok[j]:
-                    st_n[top] = 2 * n + j
-                    st_lo[top] = clo[j]
-                    st_w[top] = cw[j]
-                    st_s[top] = cs[j]
+                    if x.dot and j == 0 and ok[1] and cs[1] < s:
+                        # n's chain holds its children's vertices (or corners above them): its
+                        # bound s is the larger child bound, or above both. The right child's
+                        # below s leaves s to the left: a bound on it, exact unless a corner
+                        # made s.
+                        cs[0] = s
+                    else:
+                        cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
+                    cw[j] = 1 if (not by_width or (x.tree[child * NW + C_NC] >= q.c and x.tree[child * NW + C_NM] >= q.m)) else 2
+                    clo[j] = x.tree[child * NW + C_MI] if slots else lo + j * span
+            if ok[0] or ok[1]:
+                if ok[0] and ok[1]:
+                    j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])
+                                                                   and cs[1] > cs[0])) else 0
+                    child = 1 - j
+                    st_n[top] = 2 * n + child
+                    st_lo[top] = clo[child]
+                    st_w[top] = cw[child]
+                    st_s[top] = cs[child]
+                    st_sp[top] = span
                     top += 1
+                else:
+                    j = 0 if ok[0] else 1
+                n = 2 * n + j
+                lo = clo[j]
+                s = cs[j]
+                # Skip a subtree that cannot beat the best: worse bound, or equal and only
+                # higher indices (lo: the leftmost leaf's index, or under slots the stored one).
+                go = b.h < 0 or beats(b, cw[j], cs[j], lo, by_width)
+        while not go:
+            if top == 0:
+                return
+            top -= 1
+            n = st_n[top]
+            lo = st_lo[top]
+            span = st_sp[top]
+            s = st_s[top]
+            go = b.h < 0 or beats(b, st_w[top], st_s[top], lo, by_width)
 
 
 cdef void required_host_fit(Fleet* f, int64_t h, int64_t c, int64_t m, int mode,
@@ -1869,14 +1896,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     cdef int64_t[::1] v_slots = slots
     cdef int64_t[:, ::1] v_htj = htj
     x.P = P
-    x.tc = &v_tree[0, 0]
-    x.tm = &v_tree[0, 1]
-    x.nc = &v_tree[0, 2]
-    x.nm = &v_tree[0, 3]
-    x.p1 = &v_tree[0, 4]
-    x.p2 = &v_tree[0, 5]
-    x.mi = &v_tree[0, 6]
-    x.tj = &v_tree[0, 8]
+    x.tree = &v_tree[0, 0]
     x.htj = &v_htj[0, 0]
     x.shead = &v_slots[0]
     x.table = &v_table[0]
@@ -1929,7 +1949,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                              &out_nodes[i])
                 out_host[i] = <int32_t>best.h
             else:
-                out_reason[i] = pending_reason(&f, c, m, md, req, x.tc[NW], x.tm[NW])
+                out_reason[i] = pending_reason(&f, c, m, md, req, x.tree[NW + C_TC], x.tree[NW + C_TM])
     return STATUS_OK
 
 

@@ -942,9 +942,9 @@ HC = 15            # vertices of a dot-product chain at most
 HW = 2 * HC + 2    # int64 per node of the chain array: count, then X, Y pairs (one spare)
 T_FC, T_FM, T_CC, T_CM, T_G2 = 0, 1, 2, 3, 4
 TOP = 5
-# hull_pull's working rows in the helpers' scratch (free while the index is updated): the merged
-# points, then the chain.
-PX, PY, SX, SY = CAND, IDX, NODES, REM
+# hull_pull's working rows in the helpers' scratch (free while the index is updated): the chain
+# it builds.
+SX, SY = CAND, IDX
 # Rows of ``hosts`` (int64 [HOST_ROWS, max(H, 1)], per host unless noted): _core.pyx's class
 # arrays (see "Host classes" below).
 KIND = 0     # the lowest index of a host with equal capacity, distance, schedulable
@@ -1201,38 +1201,47 @@ def cross(ox, oy, ax, ay, bx, by):
 def hull_pull(ext, n, a, b, scratch):
     """ext[n] = the upper-right chain of the vertices of chains ext[a] and ext[b] (see the
     index's comment); False if it is what ext[n] held. Coordinates are at most 2**16, so every
-    product fits in int64. Works in scratch rows PX, PY (the merged points) and SX, SY (the
-    chain), at most 2 * HC each."""
-    na = ext[a, 0]
-    nb = ext[b, 0]
-    i = 0
+    product fits in int64. Builds the chain in scratch rows SX, SY (at most 2 * HC vertices).
+
+    The chain starts at the highest vertex (the rightmost of equals), which heads ext[a] or
+    ext[b]: the other chain's vertices up to its X are dominated and skipped. The rest are taken
+    by X ascending (Y descending on equal X) straight into the upper hull: a vertex of an X
+    already taken is lower, and a vertex is dropped while it does not turn the chain
+    clockwise."""
+    if ext[a, 0] == 0 or ext[b, 0] == 0:
+        src = b if ext[a, 0] == 0 else a
+        k = ext[src, 0]
+        for t in range(k):
+            scratch[SX, np.uintp(t)] = ext[src, np.uintp(1 + 2 * t)]
+            scratch[SY, np.uintp(t)] = ext[src, np.uintp(2 + 2 * t)]
+        return chain_store(ext, n, k, scratch)
+    if ext[a, 2] > ext[b, 2] or (ext[a, 2] == ext[b, 2] and ext[a, 1] >= ext[b, 1]):
+        s = a
+        o = b
+    else:
+        s = b
+        o = a
+    ns = ext[s, 0]
+    no = ext[o, 0]
+    i = 1
     j = 0
-    m = 0
-    # Merge by X ascending, Y descending on ties.
-    while i < na or j < nb:
-        if j >= nb or (i < na and (ext[a, np.uintp(1 + 2 * i)] < ext[b, np.uintp(1 + 2 * j)] or (
-                ext[a, np.uintp(1 + 2 * i)] == ext[b, np.uintp(1 + 2 * j)]
-                and ext[a, np.uintp(2 + 2 * i)] >= ext[b, np.uintp(2 + 2 * j)]))):
-            scratch[PX, np.uintp(m)] = ext[a, np.uintp(1 + 2 * i)]
-            scratch[PY, np.uintp(m)] = ext[a, np.uintp(2 + 2 * i)]
+    while j < no and ext[o, np.uintp(1 + 2 * j)] <= ext[s, 1]:
+        j += 1
+    scratch[SX, 0] = ext[s, 1]
+    scratch[SY, 0] = ext[s, 2]
+    k = 1
+    while i < ns or j < no:
+        if j >= no or (i < ns and (ext[s, np.uintp(1 + 2 * i)] < ext[o, np.uintp(1 + 2 * j)] or (
+                ext[s, np.uintp(1 + 2 * i)] == ext[o, np.uintp(1 + 2 * j)]
+                and ext[s, np.uintp(2 + 2 * i)] >= ext[o, np.uintp(2 + 2 * j)]))):
+            px = ext[s, np.uintp(1 + 2 * i)]
+            py = ext[s, np.uintp(2 + 2 * i)]
             i += 1
         else:
-            scratch[PX, np.uintp(m)] = ext[b, np.uintp(1 + 2 * j)]
-            scratch[PY, np.uintp(m)] = ext[b, np.uintp(2 + 2 * j)]
+            px = ext[o, np.uintp(1 + 2 * j)]
+            py = ext[o, np.uintp(2 + 2 * j)]
             j += 1
-        m += 1
-    # The chain starts at the highest point (the rightmost of equals): points left of it are
-    # dominated. Then the upper hull, X ascending: a point of an X already taken is lower.
-    start = 0
-    for t in range(1, m):
-        if scratch[PY, np.uintp(t)] >= scratch[PY, np.uintp(start)]:
-            start = t
-    k = 0
-    for t in range(start, m):
-        tu = np.uintp(t)
-        px = scratch[PX, tu]
-        py = scratch[PY, tu]
-        if k > 0 and px == scratch[SX, np.uintp(k - 1)]:
+        if px == scratch[SX, np.uintp(k - 1)]:
             continue
         while k >= 2 and cross(scratch[SX, np.uintp(k - 2)], scratch[SY, np.uintp(k - 2)],
                                scratch[SX, np.uintp(k - 1)], scratch[SY, np.uintp(k - 1)],
@@ -1257,6 +1266,12 @@ def hull_pull(ext, n, a, b, scratch):
             scratch[SX, np.uintp(t)] = scratch[SX, np.uintp(t + 1)]
             scratch[SY, np.uintp(t)] = scratch[SY, np.uintp(t + 1)]
         k -= 1
+    return chain_store(ext, n, k, scratch)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def chain_store(ext, n, k, scratch):
+    """ext[n] = the first k vertices of scratch rows SX, SY; False if it held them already."""
     changed = ext[n, 0] != k
     ext[n, 0] = k
     for t in range(k):
@@ -1835,6 +1850,7 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     call as *args, which Numba cannot inline (the compile then fails)."""
     by_width = mode == MODE_BEST_EFFORT
     slots = policy == POLICY_BALANCED
+    dot = policy == POLICY_DOT_PRODUCT
     joint_on = uses_joint(policy)
     need_nc = qv[Q_NC]
     need_nm = qv[Q_NM]
@@ -1845,22 +1861,17 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     best_h = np.int64(-1)
     best_w = np.int64(0)
     best_s = np.int64(0)
-    stack[ST_N, 0] = 1
-    stack[ST_LO, 0] = tree[MI, 1] if slots else 0
-    stack[ST_W, 0] = 1
-    stack[ST_S, 0] = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG)
-    stack[ST_SPAN, 0] = P
-    top = 1
-    while top > 0:
-        top -= 1
-        tu = np.uintp(top)
-        n = stack[ST_N, tu]
-        lo = stack[ST_LO, tu]
-        # Skip a subtree that cannot beat the best: worse bound, or equal and only higher indices
-        # (lo is the lowest index below: the leftmost leaf's, or under slots the stored one).
-        if best_h >= 0 and not beats(best_h, best_w, best_s, stack[ST_W, tu], stack[ST_S, tu],
-                                     lo, by_width):
-            continue
+    # Depth first, the more promising child first: the search descends into it at once and
+    # stacks its sibling, then pops the stacked nodes that can still beat the best so far.
+    # n, lo, span, bound: the node to visit, its lowest index, its leaves, its score bound.
+    n = np.int64(1)
+    lo = tree[MI, 1] if slots else np.int64(0)
+    span = np.int64(P)
+    bound = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if dot else _Z
+    top = 0
+    while True:
+        # Node n passed the test below: it may hold a host that beats the best so far.
+        go = False
         if n >= P:
             # A leaf: the head of its class (if it holds values), or under slots every host of
             # the slot's list.
@@ -1903,33 +1914,54 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
                     best_h = cur
                     best_w = w
                     best_s = s
-            continue
-        # Push the children that could hold the request, the more promising one last (popped
-        # first); on equal promise the left one, which has the lower indices (or values).
-        half = stack[ST_SPAN, tu] >> 1
-        a = 2 * n
-        b = 2 * n + 1
-        ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
-        ok_b = could_hold(tree, b, c, m, need_nc, need_nm, joint_on, jj, jv)
-        cut = best_s if best_h >= 0 else -BIG
-        sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
-        sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
-        wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
-        wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
-        lo_a = tree[MI, np.uintp(a)] if slots else lo
-        lo_b = tree[MI, np.uintp(b)] if slots else lo + half
-        right_first = ok_a and ok_b and ((by_width and wb < wa)
-                                         or ((not by_width or wb == wa) and sb > sa))
-        if right_first:
-            top = push(stack, top, a, lo_a, wa, sa, half)
-            top = push(stack, top, b, lo_b, wb, sb, half)
         else:
-            if ok_b:
-                top = push(stack, top, b, lo_b, wb, sb, half)
-            if ok_a:
-                top = push(stack, top, a, lo_a, wa, sa, half)
-    return best_h, best_w
-
+            # The children that could hold the request; the more promising one is visited
+            # first, on equal promise the left one (lower indices, or values under slots).
+            span >>= 1
+            a = 2 * n
+            b = 2 * n + 1
+            ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
+            ok_b = could_hold(tree, b, c, m, need_nc, need_nm, joint_on, jj, jv)
+            if ok_a or ok_b:
+                cut = best_s if best_h >= 0 else -BIG
+                if dot and ok_a and ok_b:
+                    # n's chain holds its children's vertices (or corners above them): its
+                    # bound is the larger child bound, or above both. The right child's bound
+                    # below it leaves it to the left child: a bound on it, exact unless a
+                    # corner made it.
+                    sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut)
+                    sa = bound if sb < bound else score_bound(tree, ext, a, policy, wc, wm, c, m,
+                                                              k1, k2, cut)
+                else:
+                    sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
+                    sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
+                wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
+                wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
+                lo_a = tree[MI, np.uintp(a)] if slots else lo
+                lo_b = tree[MI, np.uintp(b)] if slots else lo + span
+                right_first = not ok_a or (ok_b and ((by_width and wb < wa)
+                                                     or ((not by_width or wb == wa) and sb > sa)))
+                if right_first:
+                    if ok_a:
+                        top = push(stack, top, a, lo_a, wa, sa, span)
+                    n, lo, w, bound = b, lo_b, wb, sb
+                else:
+                    if ok_b:
+                        top = push(stack, top, b, lo_b, wb, sb, span)
+                    n, lo, w, bound = a, lo_a, wa, sa
+                # Skip a subtree that cannot beat the best: worse bound, or equal and only
+                # higher indices (lo: the leftmost leaf's index, or under slots the stored one).
+                go = best_h < 0 or beats(best_h, best_w, best_s, w, bound, lo, by_width)
+        while not go:
+            if top == 0:
+                return best_h, best_w
+            top -= 1
+            tu = np.uintp(top)
+            n = stack[ST_N, tu]
+            lo = stack[ST_LO, tu]
+            span = stack[ST_SPAN, tu]
+            bound = stack[ST_S, tu]
+            go = best_h < 0 or beats(best_h, best_w, best_s, stack[ST_W, tu], bound, lo, by_width)
 
 
 
