@@ -21,6 +21,14 @@ order ``decreasing``, node choice ``pack``. For each policy, in one run and in t
   request in Python, so its cost per placement barely depends on how full the hosts are, and its
   placements/s from the slice is the figure used. It must agree with Cython on that slice.
 
+"× BFD scan" puts every score against one yardstick, the NumPy scan under best-fit. A shared
+machine's speed drifts by tens of percent over the minutes a run takes, so that yardstick is
+measured beside each score rather than once: every round of every policy, right after its
+backends' calls, the best-fit scan places ``--bfd-slice`` sampled requests on the empty hosts
+(its cost per placement does not depend on how full the hosts are: 84.7 µs on a 2,000-request
+slice, 85.6 µs over the whole instance, measured side by side), and the ratio is over the median
+of those. ``--bfd-slice 0`` uses the best-fit group's whole-instance scan instead.
+
 A contender that places differently makes the command exit with status 1 (the table still
 prints, marked DIFFERENT): a speed ratio between different computations means nothing.
 Ratios are placements/s over placements/s, all measured in this run. The table is printed with
@@ -93,25 +101,43 @@ COMMIT_AT_IMPORT = git_commit()
 
 
 def measure(n_requests: int, n_hosts: int, policies, backends, rounds: int, reference_slice: int,
-            scan_slice: int, log=print) -> dict:
+            scan_slice: int, bfd_slice: int = 0, log=print) -> dict:
     commit = COMMIT_AT_IMPORT  # the kernel this process loaded, even if HEAD moves during the run
     cluster, requests = mixed_instance(n_requests, n_hosts)
     if "numba" in backends:  # compile outside the timed calls
         place(cluster, _sample(requests, 4, 0), backend="numba")
     scan_requests = requests if not scan_slice else _sample(requests, scan_slice, 1)
     ref_requests = _sample(requests, reference_slice, 2) if reference_slice else None
+    bfd_requests = _sample(requests, bfd_slice, 3) if bfd_slice else None
     rows = []
     for policy in policies:
         settings = {"policy": policy, "numa": NUMA}
         row = {"policy": policy, "backends": {}}
+        # Rounds interleave the backends and the best-fit yardstick, so a drift of the machine's
+        # speed moves them alike.
+        times = {backend: [] for backend in backends}
+        bfd_times = []
+        for _ in range(rounds):
+            for backend in backends:
+                seconds, placement = _timed(
+                    lambda: place(cluster, requests, backend=backend, **settings), 1)
+                times[backend].append(seconds)
+                row.setdefault("hosts", placement.host)
+                row["backends"].setdefault(backend, {}).update(
+                    hosts_used=placement.summary()["hosts_used"], placed=int(placement.placed.sum()))
+            if bfd_requests is not None:
+                bfd_times.append(_timed(lambda: place_scan(cluster, bfd_requests, policy="best-fit",
+                                                           numa=NUMA), 1)[0])
         for backend in backends:
-            seconds, placement = _timed(lambda: place(cluster, requests, backend=backend, **settings),
-                                        rounds)
-            s = placement.summary()
-            row["backends"][backend] = {"seconds": seconds, "per_s": n_requests / seconds,
-                                        "hosts_used": s["hosts_used"], "placed": s["placed"]}
-            row.setdefault("hosts", placement.host)
+            seconds = statistics.median(times[backend])
+            row["backends"][backend].update(seconds=seconds, per_s=n_requests / seconds)
             log(f"  {policy:<12} {backend:<6} {seconds:8.3f} s  {n_requests / seconds:>12,.0f} /s")
+        if bfd_times:
+            seconds = statistics.median(bfd_times)
+            row["bfd_slice"] = {"seconds": seconds, "requests": len(bfd_requests),
+                                "per_s": len(bfd_requests) / seconds}
+            log(f"  {policy:<12} BFD    {seconds:8.3f} s  {len(bfd_requests) / seconds:>12,.0f} /s"
+                f"  ({len(bfd_requests):,} requests, beside every round)")
         # The full scan, on the whole instance unless --scan-slice: it must agree with numasched.
         seconds, scan = _timed(lambda: place_scan(cluster, scan_requests, **settings), 1)
         check = place(cluster, scan_requests, backend=backends[0], **settings).host if scan_slice \
@@ -135,15 +161,18 @@ def measure(n_requests: int, n_hosts: int, policies, backends, rounds: int, refe
             if "reference" in row:
                 figures["x_reference"] = figures["per_s"] / row["reference"]["per_s"]
         rows.append(row)
-    # Every score against one yardstick: the best-fit (BFD) NumPy scan of this run.
+    # Every score against one yardstick: the best-fit (BFD) NumPy scan, measured beside each
+    # score (--bfd-slice), else the best-fit group's whole-instance scan.
     bfd = next((r["numpy_scan"]["per_s"] for r in rows if r["policy"] == "best-fit"), None)
     for row in rows:
+        yardstick = row["bfd_slice"]["per_s"] if "bfd_slice" in row else bfd
         for figures in row["backends"].values():
-            if bfd:
-                figures["x_bfd_scan"] = figures["per_s"] / bfd
+            if yardstick:
+                figures["x_bfd_scan"] = figures["per_s"] / yardstick
     return {
         "requests": n_requests, "hosts": n_hosts, "numa": NUMA, "order": "decreasing",
         "rounds": rounds, "reference_slice": reference_slice, "scan_slice": scan_slice,
+        "bfd_slice": bfd_slice,
         "timer": "cpu" if _clock is TIMERS["cpu"] else "wall",
         "commit": commit, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}",
@@ -175,6 +204,10 @@ def render(result: dict) -> None:
         table.add_row("", "numpy scan", f"{scan['requests']:,}", f"{scan['seconds']:.3f}",
                       f"{scan['per_s']:,.0f}", "", "1", "",
                       "= numasched" if scan["same_hosts"] else "DIFFERENT")
+        if "bfd_slice" in row:
+            bfd = row["bfd_slice"]
+            table.add_row("", "BFD scan", f"{bfd['requests']:,} (sample)", f"{bfd['seconds']:.3f}",
+                          f"{bfd['per_s']:,.0f}", "", "", "1", "")
         if "reference" in row:
             ref = row["reference"]
             table.add_row("", "reference", f"{ref['requests']:,} (sample)", f"{ref['seconds']:.3f}",
@@ -184,8 +217,9 @@ def render(result: dict) -> None:
     console = Console(width=max(Console().width, 100))
     console.print(table)
     console.print("x ref / x scan / x BFD scan: the backend's placements/s over the reference's / "
-                  "the NumPy full scan's of the same score / the best-fit NumPy scan's, all measured "
-                  "in this run. The reference is timed on a seeded sample of "
+                  "the NumPy full scan's of the same score / the best-fit NumPy scan's (timed on a "
+                  "sample beside every round of the score, if a 'BFD scan' row shows it), all "
+                  "measured in this run. The reference is timed on a seeded sample of "
                   "the requests placed on the same empty hosts (its cost per placement is a Python "
                   "scan of every host, whatever their state). '= numasched': same hosts as "
                   f"{next(iter(result['rows'][0]['backends']))} on what it placed.")
@@ -205,6 +239,11 @@ def markdown(result: dict) -> str:
                          f"| {f['hosts_used']:,} |")
         lines.append(f"| {row['policy']} | NumPy full scan | {scan['seconds']:.3f} | {scan['per_s']:,.0f} "
                      f"| | 1× | | {'same hosts' if scan['same_hosts'] else 'DIFFERENT'} |")
+        if "bfd_slice" in row:
+            bfd = row["bfd_slice"]
+            lines.append(f"| {row['policy']} | best-fit NumPy scan ({bfd['requests']:,} sampled "
+                         f"requests, beside every round) | {bfd['seconds']:.3f} | {bfd['per_s']:,.0f} "
+                         f"| | | 1× | |")
         if ref:
             lines.append(f"| {row['policy']} | reference ({ref['requests']} sampled requests) | "
                          f"{ref['seconds']:.3f} | {ref['per_s']:,.1f} | 1× | | | "
@@ -226,6 +265,10 @@ def main(argv=None) -> int:
                         help="requests the reference places (0: skip the reference)")
     parser.add_argument("--scan-slice", type=int, default=0,
                         help="requests the NumPy scan places (0: the whole instance)")
+    parser.add_argument("--bfd-slice", type=int, default=2000,
+                        help="requests of the best-fit scan timed beside every round of every "
+                             "score, the yardstick of 'x BFD scan' (0: the best-fit group's "
+                             "whole-instance scan)")
     parser.add_argument("--timer", choices=sorted(TIMERS), default="wall",
                         help="wall clock, or CPU time of this process (steadier on a shared "
                              "machine; every contender runs on one thread)")
@@ -256,7 +299,7 @@ def main(argv=None) -> int:
     print(f"{args.requests:,} requests / {args.hosts:,} hosts; backends {', '.join(backends)}; "
           f"policies {', '.join(policies)}")
     result = measure(args.requests, args.hosts, policies, backends, args.rounds,
-                     args.reference_slice, args.scan_slice)
+                     args.reference_slice, args.scan_slice, args.bfd_slice)
     result["kernel"] = args.kernel
     render(result)
     if args.markdown:
