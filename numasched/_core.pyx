@@ -751,15 +751,14 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 cdef enum:
     EMPTY = -1                  # tc/tm/nc/nm of a node with no schedulable host below
     STACK = 2 * 64 + 2          # the search pushes at most 2 nodes per level, 63 levels at most
-    NW = 16                     # int64 values per node in the tree array, at columns (below):
-    C_TC = 0                    # tc, tm, nc, nm, p1, p2, mi, then NJ values of tj
-    C_TM = 1
+    C_TC = 0                    # columns of a node's values in the tree array (see below):
+    C_TM = 1                    # tc, tm, nc, nm, p1, p2 for every policy,
     C_NC = 2
     C_NM = 3
     C_P1 = 4
     C_P2 = 5
-    C_MI = 6
-    C_TJ = 8
+    C_TJ = 6                    # then NJ values of tj where the joint test is kept,
+    C_MI = 10                   # then mi under slots: x.nw = 6, 10 or 11 values per node
     NJ = 4                      # ratios of the joint node test (tj below)
     S0 = 19                     # tj[j] compares memory bytes with CPU millicores << (S0 + SJ * j)
     SJ = 2                      # ... its ratios a factor 2**SJ apart
@@ -774,7 +773,8 @@ cdef int64_t BIG = (<int64_t>1) << 62  # neutral element of the min / max score 
 
 cdef struct Index:
     int64_t P                   # leaves: the smallest power of two >= H (>= 1)
-    int64_t* tree               # [2P, NW] node-major: node n's values at tree[n * NW + C_...]
+    int64_t* tree               # [2P, nw] node-major: node n's values at tree[n * nw + C_...]
+    int64_t nw                  # values per node: the columns the policy uses (C_... above)
     int32_t* hull               # [2P, HW] the dot-product chains (unused by other policies)
     int64_t* top                # [2P, TOP] worst-fit: the state of the hosts with the largest g
     # Host classes (see "Host classes" below), [H] per host unless noted.
@@ -851,16 +851,16 @@ cdef void joint_values(Fleet* f, int64_t h, int64_t* out) noexcept nogil:
 
 cdef inline void empty_leaf(Index* x, int64_t n) noexcept nogil:
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
-    x.tree[n * NW + C_TC] = EMPTY
-    x.tree[n * NW + C_TM] = EMPTY
-    x.tree[n * NW + C_NC] = EMPTY
-    x.tree[n * NW + C_NM] = EMPTY
+    x.tree[n * x.nw + C_TC] = EMPTY
+    x.tree[n * x.nw + C_TM] = EMPTY
+    x.tree[n * x.nw + C_NC] = EMPTY
+    x.tree[n * x.nw + C_NM] = EMPTY
     cdef int64_t j
-    x.tree[n * NW + C_P1] = BIG if x.p1_min else -BIG
-    x.tree[n * NW + C_P2] = -BIG
+    x.tree[n * x.nw + C_P1] = BIG if x.p1_min else -BIG
+    x.tree[n * x.nw + C_P2] = -BIG
     if x.joint:
         for j in range(NJ):
-            x.tree[n * NW + C_TJ + j] = EMPTY
+            x.tree[n * x.nw + C_TJ + j] = EMPTY
     if x.dot:
         x.hull[n * HW] = 0          # no vertex: neutral in the merge
     if x.wf:
@@ -896,19 +896,19 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         empty_leaf(x, n)  # outside the index, or a later member of its class
         return
     node_maxima(f, h, f.free_c + h * f.K, f.free_m + h * f.K, &nc, &nm)
-    x.tree[n * NW + C_TC] = fc
-    x.tree[n * NW + C_TM] = fm
-    x.tree[n * NW + C_NC] = nc
-    x.tree[n * NW + C_NM] = nm
-    x.tree[n * NW + C_P1] = 0
-    x.tree[n * NW + C_P2] = 0
+    x.tree[n * x.nw + C_TC] = fc
+    x.tree[n * x.nw + C_TM] = fm
+    x.tree[n * x.nw + C_NC] = nc
+    x.tree[n * x.nw + C_NM] = nm
+    x.tree[n * x.nw + C_P1] = 0
+    x.tree[n * x.nw + C_P2] = 0
     if x.joint:
-        joint_values(f, h, x.tree + n * NW + C_TJ)
+        joint_values(f, h, x.tree + n * x.nw + C_TJ)
     if f.policy == POLICY_BEST_FIT:
-        x.tree[n * NW + C_P1] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
+        x.tree[n * x.nw + C_P1] = f.cpu_weight * fx(fc, cc) + f.mem_weight * fx(fm, cm)
     elif x.wf:
         # g at fine()'s resolution: the bound (g - k1) >> 16 then floors the sum once
-        x.tree[n * NW + C_P1] = f.cpu_weight * fine(fc, cc) + f.mem_weight * fine(fm, cm)
+        x.tree[n * x.nw + C_P1] = f.cpu_weight * fine(fc, cc) + f.mem_weight * fine(fm, cm)
         x.top[n * TOP + 0] = fc
         x.top[n * TOP + 1] = fm
         x.top[n * TOP + 2] = cc
@@ -922,8 +922,8 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         x.hull[n * HW + 2] = <int32_t>Y
     elif f.policy == POLICY_BALANCED:
         g = balance(f, h)
-        x.tree[n * NW + C_P1] = g
-        x.tree[n * NW + C_P2] = g
+        x.tree[n * x.nw + C_P1] = g
+        x.tree[n * x.nw + C_P2] = g
 
 
 cdef bint slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
@@ -955,19 +955,19 @@ cdef bint slot_values(Fleet* f, Index* x, int64_t v) noexcept nogil:
         if h < mi:
             mi = h
         h = x.snext[h]
-    changed = (x.tree[n * NW + C_TC] != tc or x.tree[n * NW + C_TM] != tm or x.tree[n * NW + C_NC] != nc
-               or x.tree[n * NW + C_NM] != nm or x.tree[n * NW + C_P1] != lo or x.tree[n * NW + C_P2] != hi
-               or x.tree[n * NW + C_MI] != mi)
-    x.tree[n * NW + C_TC] = tc
-    x.tree[n * NW + C_TM] = tm
-    x.tree[n * NW + C_NC] = nc
-    x.tree[n * NW + C_NM] = nm
-    x.tree[n * NW + C_P1] = lo
-    x.tree[n * NW + C_P2] = hi
-    x.tree[n * NW + C_MI] = mi
+    cdef int64_t* r = x.tree + n * x.nw
+    changed = (r[C_TC] != tc or r[C_TM] != tm or r[C_NC] != nc or r[C_NM] != nm or r[C_P1] != lo
+               or r[C_P2] != hi or r[C_MI] != mi)
+    r[C_TC] = tc
+    r[C_TM] = tm
+    r[C_NC] = nc
+    r[C_NM] = nm
+    r[C_P1] = lo
+    r[C_P2] = hi
+    r[C_MI] = mi
     for j in range(NJ):
-        changed |= x.tree[n * NW + C_TJ + j] != tj[j]
-        x.tree[n * NW + C_TJ + j] = tj[j]
+        changed |= r[C_TJ + j] != tj[j]
+        r[C_TJ + j] = tj[j]
     return changed
 
 
@@ -975,30 +975,30 @@ cdef bint slot_add(Fleet* f, Index* x, int64_t v, int64_t h) noexcept nogil:
     """Fold host h, just added to slot v's list, into the slot's leaf; 0 if nothing changed."""
     cdef int64_t n = x.P + v, j
     cdef bint changed = 0
-    if f.tot_free_c[h] > x.tree[n * NW + C_TC]:
-        x.tree[n * NW + C_TC] = f.tot_free_c[h]
+    if f.tot_free_c[h] > x.tree[n * x.nw + C_TC]:
+        x.tree[n * x.nw + C_TC] = f.tot_free_c[h]
         changed = 1
-    if f.tot_free_m[h] > x.tree[n * NW + C_TM]:
-        x.tree[n * NW + C_TM] = f.tot_free_m[h]
+    if f.tot_free_m[h] > x.tree[n * x.nw + C_TM]:
+        x.tree[n * x.nw + C_TM] = f.tot_free_m[h]
         changed = 1
-    if x.hnc[h] > x.tree[n * NW + C_NC]:
-        x.tree[n * NW + C_NC] = x.hnc[h]
+    if x.hnc[h] > x.tree[n * x.nw + C_NC]:
+        x.tree[n * x.nw + C_NC] = x.hnc[h]
         changed = 1
-    if x.hnm[h] > x.tree[n * NW + C_NM]:
-        x.tree[n * NW + C_NM] = x.hnm[h]
+    if x.hnm[h] > x.tree[n * x.nw + C_NM]:
+        x.tree[n * x.nw + C_NM] = x.hnm[h]
         changed = 1
-    if x.ha[h] < x.tree[n * NW + C_P1]:
-        x.tree[n * NW + C_P1] = x.ha[h]
+    if x.ha[h] < x.tree[n * x.nw + C_P1]:
+        x.tree[n * x.nw + C_P1] = x.ha[h]
         changed = 1
-    if x.ha[h] > x.tree[n * NW + C_P2]:
-        x.tree[n * NW + C_P2] = x.ha[h]
+    if x.ha[h] > x.tree[n * x.nw + C_P2]:
+        x.tree[n * x.nw + C_P2] = x.ha[h]
         changed = 1
-    if h < x.tree[n * NW + C_MI]:
-        x.tree[n * NW + C_MI] = h
+    if h < x.tree[n * x.nw + C_MI]:
+        x.tree[n * x.nw + C_MI] = h
         changed = 1
     for j in range(NJ):
-        if x.htj[h * NJ + j] > x.tree[n * NW + C_TJ + j]:
-            x.tree[n * NW + C_TJ + j] = x.htj[h * NJ + j]
+        if x.htj[h * NJ + j] > x.tree[n * x.nw + C_TJ + j]:
+            x.tree[n * x.nw + C_TJ + j] = x.htj[h * NJ + j]
             changed = 1
     return changed
 
@@ -1021,7 +1021,7 @@ cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept 
     cdef int32_t out[1 + 4 * HC]          # count, then X, Y pairs: hn's layout, room for na + nb
     cdef const int32_t* s
     cdef const int32_t* o
-    cdef int64_t ns, no, i = 1, j = 0, k, t, best, area, px, py
+    cdef int64_t ns, no, i = 1, j = 0, k, t, best, area, px, py, v
     if ha[0] == 0 or hb[0] == 0:
         s = hb if ha[0] == 0 else ha
         return chain_store(hn, s, s[0])
@@ -1059,8 +1059,9 @@ cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept 
         best = 0
         area = -1
         for t in range(k - 1):
-            if area < 0 or (<int64_t>out[3 + 2 * t] - out[1 + 2 * t]) * (out[2 + 2 * t] - out[4 + 2 * t]) < area:
-                area = (<int64_t>out[3 + 2 * t] - out[1 + 2 * t]) * (out[2 + 2 * t] - out[4 + 2 * t])
+            v = (<int64_t>out[3 + 2 * t] - out[1 + 2 * t]) * (out[2 + 2 * t] - out[4 + 2 * t])
+            if area < 0 or v < area:
+                area = v
                 best = t
         out[1 + 2 * best] = out[3 + 2 * best]
         for t in range(best + 1, k - 1):
@@ -1092,9 +1093,9 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
 cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     """Node n's values from its two children; 0 if none of them changed (so no ancestor's does).
     A change shows in the OR of each value's XOR with the one it replaces: no branch per value."""
-    cdef int64_t* o = x.tree + n * NW
-    cdef const int64_t* a = x.tree + 2 * n * NW
-    cdef const int64_t* b = a + NW
+    cdef int64_t* o = x.tree + n * x.nw
+    cdef const int64_t* a = x.tree + 2 * n * x.nw
+    cdef const int64_t* b = a + x.nw
     cdef int64_t v, j
     cdef uint64_t diff = 0
     v = imax(a[C_TC], b[C_TC])
@@ -1145,9 +1146,9 @@ cdef inline bint top_pull(Index* x, int64_t n, int64_t a, int64_t b) noexcept no
         src = a
         g2 = x.top[a * TOP + 4] if x.top[a * TOP + 4] > x.top[b * TOP + 4] else x.top[b * TOP + 4]
     else:
-        src = a if x.tree[a * NW + C_P1] >= x.tree[b * NW + C_P1] else b
+        src = a if x.tree[a * x.nw + C_P1] >= x.tree[b * x.nw + C_P1] else b
         other = b if src == a else a
-        g2 = x.top[src * TOP + 4] if x.top[src * TOP + 4] > x.tree[other * NW + C_P1] else x.tree[other * NW + C_P1]
+        g2 = imax(x.top[src * TOP + 4], x.tree[other * x.nw + C_P1])
     cdef bint changed = g2 != x.top[n * TOP + 4]
     for j in range(TOP - 1):
         changed |= x.top[n * TOP + j] != x.top[src * TOP + j]
@@ -1479,7 +1480,7 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
     q.c = c
     q.m = m
     q.mode = mode
-    if x.tree[NW + C_TC] < c or x.tree[NW + C_TM] < m:
+    if x.tree[x.nw + C_TC] < c or x.tree[x.nw + C_TM] < m:
         return 0  # also keeps c, m <= 2**46 below, so c << 16 cannot overflow
     # Node-level necessary condition: the largest share ceil(r / w) must fit some node.
     q.need_nc = 0
@@ -1535,8 +1536,9 @@ cdef bint query_init(Fleet* f, Index* x, Query* q, int64_t c, int64_t m, int mod
 
 cdef inline bint could_hold(Index* x, Query* q, int64_t n) noexcept nogil:
     """0 only if no host below node n can take the request now (never 0 when one can)."""
-    return (x.tree[n * NW + C_TC] >= q.c and x.tree[n * NW + C_TM] >= q.m and x.tree[n * NW + C_NC] >= q.need_nc
-            and x.tree[n * NW + C_NM] >= q.need_nm and (not x.joint or x.tree[n * NW + C_TJ + q.jj] >= q.jv))
+    cdef const int64_t* r = x.tree + n * x.nw
+    return (r[C_TC] >= q.c and r[C_TM] >= q.m and r[C_NC] >= q.need_nc and r[C_NM] >= q.need_nm
+            and (not x.joint or r[C_TJ + q.jj] >= q.jv))
 
 
 cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t cut) noexcept nogil:
@@ -1546,12 +1548,12 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     bound is already below it the exact one is not computed."""
     cdef int64_t room, lo, hi
     if f.policy == POLICY_BEST_FIT:
-        room = x.tree[n * NW + C_P1] - q.k2
+        room = x.tree[n * x.nw + C_P1] - q.k2
         return q.k1 - (room if room > 0 else 0)
     cdef int64_t ex, bound
     cdef int64_t* t
     if f.policy == POLICY_WORST_FIT:
-        bound = (x.tree[n * NW + C_P1] - q.k1) >> FIXED_SHIFT
+        bound = (x.tree[n * x.nw + C_P1] - q.k1) >> FIXED_SHIFT
         if bound < cut:
             return bound   # the bound over all g, no division
         t = x.top + n * TOP
@@ -1564,7 +1566,7 @@ cdef inline int64_t score_bound(Fleet* f, Index* x, Query* q, int64_t n, int64_t
     if f.policy == POLICY_DOT_PRODUCT:
         return chain_bound(x.hull + n * HW, q.k1, q.k2)
     if f.policy == POLICY_BALANCED:
-        return balanced_bound(x.tree[n * NW + C_P1], x.tree[n * NW + C_P2], q)
+        return balanced_bound(x.tree[n * x.nw + C_P1], x.tree[n * x.nw + C_P2], q)
     return 0
 
 
@@ -1644,7 +1646,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     b.w = 0
     b.s = 0
     n = 1
-    lo = x.tree[NW + C_MI] if slots else 0
+    lo = x.tree[x.nw + C_MI] if slots else 0
     span = x.P
     s = score_bound(f, x, q, 1, -BIG) if x.dot else 0
     while True:
@@ -1680,8 +1682,9 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                         cs[0] = s
                     else:
                         cs[j] = score_bound(f, x, q, child, b.s if b.h >= 0 else -BIG)
-                    cw[j] = 1 if (not by_width or (x.tree[child * NW + C_NC] >= q.c and x.tree[child * NW + C_NM] >= q.m)) else 2
-                    clo[j] = x.tree[child * NW + C_MI] if slots else lo + j * span
+                    cw[j] = 1 if (not by_width or (x.tree[child * x.nw + C_NC] >= q.c
+                                                   and x.tree[child * x.nw + C_NM] >= q.m)) else 2
+                    clo[j] = x.tree[child * x.nw + C_MI] if slots else lo + j * span
             if ok[0] or ok[1]:
                 if ok[0] and ok[1]:
                     j = 1 if ((by_width and cw[1] < cw[0]) or ((not by_width or cw[1] == cw[0])
@@ -1854,11 +1857,11 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     state = fleet_init(&f, node_cpu, node_mem, distance, schedulable, <int64_t*>ptr2(free_cpu),
                        <int64_t*>ptr2(free_mem), policy, node_choice, cpu_weight, mem_weight)
 
-    # The host index: NW int64 per node of 2P nodes, the class table (about 4H) and up to 17
-    # int64 per host for the classes, slot lists and caches: about 400 bytes per host (and DIRS
-    # or TOP int64 per node more under dot-product or worst-fit). Under balanced the leaves are
-    # slots of the balance value, about 4 per host (at most 2**17, one per value: 34 MB), so
-    # that hosts of near balance sit side by side.
+    # The host index: up to 11 int64 per node of 2P nodes, the class table (about 4H) and up to
+    # 17 int64 per host for the classes, slot lists and caches: about 400 bytes per host (and HW
+    # int32 or TOP int64 per node more under dot-product or worst-fit). Under balanced the
+    # leaves are slots of the balance value, about 4 per host (at most 2**17, one per value:
+    # 23 MB), so that hosts of near balance sit side by side.
     while P < H:
         P *= 2
     x.shift = -1
@@ -1880,7 +1883,14 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     # request (packing fills them, balance draws the fullest near the target); the spreading
     # scores rank the emptiest first, which rarely fail it, and would only pay its upkeep.
     x.joint = x.classes
-    tree = np.empty((2 * P, NW), dtype=np.int64)  # node-major: one node's values, one cache line
+    # Node-major, and only the values the policy reads: worst-fit and dot-product nodes take 48
+    # bytes, balanced ones 88, so more of the tree stays in cache.
+    x.nw = C_TJ
+    if x.joint:
+        x.nw = C_TJ + NJ
+    if x.shift >= 0:
+        x.nw = C_MI + 1
+    tree = np.empty((2 * P, x.nw), dtype=np.int64)
     hull = np.empty((2 * P if x.dot else 1, HW), dtype=np.int32)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
@@ -1949,7 +1959,8 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
                              &out_nodes[i])
                 out_host[i] = <int32_t>best.h
             else:
-                out_reason[i] = pending_reason(&f, c, m, md, req, x.tree[NW + C_TC], x.tree[NW + C_TM])
+                out_reason[i] = pending_reason(&f, c, m, md, req, x.tree[x.nw + C_TC],
+                                               x.tree[x.nw + C_TM])
     return STATUS_OK
 
 
