@@ -887,10 +887,12 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 
 # ---------------------------------------------------------------------------------------------
 # The host index of _core.pyx (read its comment block for the bounds and why they are exact):
-# a segment tree over host indices, P leaves (P = the smallest power of two >= H), whose rows
-# tree[TC], tree[TM], tree[NC], tree[NM], tree[P1], tree[P2] hold per node the largest free
-# totals, the largest free amount on one node, and the policy's request-independent score
-# aggregates; row tree[TABLE] is the host classes' hash table (below), also 2P long. ``bounds``
+# a segment tree over host indices, P leaves (P = the smallest power of two >= H), node-major as
+# in _core.pyx (a node's values side by side, so a visit reads one or two cache lines, not one
+# per value): columns tree[n, TC], tree[n, TM], tree[n, NC], tree[n, NM], tree[n, P1],
+# tree[n, P2] hold node n's largest free totals, the largest free amount on one node, and the
+# policy's request-independent score aggregates; column tree[:, TABLE] is the host classes' hash
+# table (below), as long as the tree or longer. ``bounds``
 # holds the static constants (MIN_CAP_C ... MAX_PRESENT) and N_UNUSED, the depth of the stack
 # of unused class ids. The search keeps its stack in ``stack`` (rows ST_N, ST_LO, ST_W, ST_S,
 # ST_SPAN), allocated once per call. ``ext`` (node-major) holds the per-node values of
@@ -904,12 +906,12 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # state (columns T_FC, T_FM, T_CC, T_CM) and T_G2; other policies pass a [1, 1] placeholder.
 # Its width says whose values it holds (HW != TOP != 1).
 # Only the head of each host class has a leaf with values: identical hosts cost one score.
-# The joint node test (first-fit, best-fit, balanced): rows TJ + j hold the largest
+# The joint node test (first-fit, best-fit, balanced): columns TJ + j hold the largest
 # joint(free_c, free_m, S0 + SJ * j) over the present nodes below, so a subtree where no single
 # node holds both shares of the request's first node fails could_hold (see joint).
 # Under balanced the leaves are not hosts but slots of the balance value a(h) (every live host
 # in its slot's list, hosts[SLOT/SNEXT/SPREV], their cached values hosts[HNC/HNM/HA/HTJ] folded
-# into the slot's leaf, tree[MI, n] the lowest host index below n): the best hosts are those
+# into the slot's leaf, tree[n, MI] the lowest host index below n): the best hosts are those
 # whose a is nearest the request's target, so in host order nearly every subtree's
 # [min a, max a] holds the target and bounds nothing, while in value order only the subtrees
 # next to it do. The lowest-index rule then prunes by MI instead of the leftmost leaf.
@@ -919,10 +921,10 @@ def host_state(node_cpu, node_mem, free_cpu, free_mem):
 # free state), so the root's free totals are exact (pending_reason reads them).
 # ---------------------------------------------------------------------------------------------
 TC, TM, NC, NM, P1, P2, TABLE, MI, SHEAD, TJ = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
-NJ = 4       # ratios of the joint node test: rows TJ .. TJ + NJ - 1
-S0 = 19      # row TJ + j compares memory bytes with CPU millicores << (S0 + SJ * j)
+NJ = 4       # ratios of the joint node test: columns TJ .. TJ + NJ - 1
+S0 = 19      # column TJ + j compares memory bytes with CPU millicores << (S0 + SJ * j)
 SJ = 2       # ... its ratios a factor 2**SJ apart
-TREE_ROWS = TJ + NJ
+TREE_COLS = TJ + NJ
 # TABLE: the classes' hash table, bounds[TMASK] + 1 slots (a power of two >= 2H). SHEAD [P]:
 # under slots, the first host of each slot's list, -1 if empty.
 MIN_CAP_C, MIN_CAP_M, MAX_CAP_C, MAX_CAP_M, MIN_NODE_C, MIN_NODE_M, MAX_PRESENT, N_UNUSED = range(8)
@@ -1000,7 +1002,8 @@ def joint(c, m, s):
 @njit(**config.NUMBA_INLINE_KWARGS)
 def joint_values(free_c, free_m, hu, mask, out, row, col):
     """out[row + j, col] = the largest joint(free_c, free_m, S0 + SJ * j) over host hu's present
-    nodes (mask), for j < NJ: a leaf's TJ rows (out = tree) or a host's HTJ rows (out = hosts)."""
+    nodes (mask), for j < NJ: a leaf's TJ columns (out = tree.T, the node-major tree's
+    transpose) or a host's HTJ rows (out = hosts)."""
     for j in range(NJ):
         out[np.uintp(row + j), col] = 0
     for k in range(free_c.shape[1]):
@@ -1018,11 +1021,11 @@ def joint_values(free_c, free_m, hu, mask, out, row, col):
 def empty_leaf(tree, ext, n, p1_min, dot):
     """Leaf n holds no host that takes new work: it passes no test and is neutral in pull."""
     for row in range(4):  # TC, TM, NC, NM
-        tree[np.uintp(row), n] = EMPTY
-    tree[P1, n] = BIG if p1_min else -BIG
-    tree[P2, n] = -BIG
-    for j in range(NJ):  # TJ rows, whether kept or not: cheap, and neutral
-        tree[np.uintp(TJ + j), n] = EMPTY
+        tree[n, np.uintp(row)] = EMPTY
+    tree[n, P1] = BIG if p1_min else -BIG
+    tree[n, P2] = -BIG
+    for j in range(NJ):  # TJ columns, whether kept or not: cheap, and neutral
+        tree[n, np.uintp(TJ + j)] = EMPTY
     if dot:
         ext[n, 0] = 0  # no vertex: neutral in the merge
     elif ext.shape[1] == TOP:  # worst-fit
@@ -1048,19 +1051,19 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
     fm = tot_free_m[hu]
     cc = tot_cap_c[hu]
     cm = tot_cap_m[hu]
-    tree[TC, n] = fc
-    tree[TM, n] = fm
-    tree[NC, n] = nc
-    tree[NM, n] = nm
-    tree[P1, n] = 0
-    tree[P2, n] = 0
+    tree[n, TC] = fc
+    tree[n, TM] = fm
+    tree[n, NC] = nc
+    tree[n, NM] = nm
+    tree[n, P1] = 0
+    tree[n, P2] = 0
     if uses_joint(policy):
-        joint_values(free_c, free_m, hu, mask, tree, TJ, n)
+        joint_values(free_c, free_m, hu, mask, tree.T, TJ, n)
     if policy == POLICY_BEST_FIT:
-        tree[P1, n] = wc * fx(fc, cc) + wm * fx(fm, cm)
+        tree[n, P1] = wc * fx(fc, cc) + wm * fx(fm, cm)
     elif policy == POLICY_WORST_FIT:
         # g at fine()'s resolution: the bound (g - k1) >> 16 then floors the sum once
-        tree[P1, n] = wc * fine(fc, cc) + wm * fine(fm, cm)
+        tree[n, P1] = wc * fine(fc, cc) + wm * fine(fm, cm)
         ext[n, T_FC] = fc
         ext[n, T_FM] = fm
         ext[n, T_CC] = cc
@@ -1072,8 +1075,8 @@ def leaf_values(tree, ext, hosts, P, h, free_c, free_m, present, tot_cap_c, tot_
         ext[n, 2] = fx(fm, cm)
     elif policy == POLICY_BALANCED:
         g = fx(cc - fc, cc) - fx(cm - fm, cm)
-        tree[P1, n] = g
-        tree[P2, n] = g
+        tree[n, P1] = g
+        tree[n, P2] = g
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1111,7 +1114,7 @@ def slot_values(tree, hosts, P, v, tot_free_c, tot_free_m):
     """Write slot v's values into its leaf: the fold of its hosts' cached values (balanced);
     False if the leaf held them already."""
     n = np.uintp(P + v)
-    h = tree[SHEAD, np.uintp(v)]
+    h = tree[np.uintp(v), SHEAD]
     tc = EMPTY
     tm = EMPTY
     nc = EMPTY
@@ -1138,21 +1141,21 @@ def slot_values(tree, hosts, P, v, tot_free_c, tot_free_m):
         hi = max(hi, a)
         mi = min(mi, h)
         h = hosts[SNEXT, hu]
-    changed = (tree[TC, n] != tc or tree[TM, n] != tm or tree[NC, n] != nc
-               or tree[NM, n] != nm or tree[P1, n] != lo or tree[P2, n] != hi
-               or tree[MI, n] != mi or tree[TJ, n] != t0 or tree[TJ + 1, n] != t1
-               or tree[TJ + 2, n] != t2 or tree[TJ + 3, n] != t3)
-    tree[TC, n] = tc
-    tree[TM, n] = tm
-    tree[NC, n] = nc
-    tree[NM, n] = nm
-    tree[P1, n] = lo
-    tree[P2, n] = hi
-    tree[MI, n] = mi
-    tree[TJ, n] = t0
-    tree[TJ + 1, n] = t1
-    tree[TJ + 2, n] = t2
-    tree[TJ + 3, n] = t3
+    changed = (tree[n, TC] != tc or tree[n, TM] != tm or tree[n, NC] != nc
+               or tree[n, NM] != nm or tree[n, P1] != lo or tree[n, P2] != hi
+               or tree[n, MI] != mi or tree[n, TJ] != t0 or tree[n, TJ + 1] != t1
+               or tree[n, TJ + 2] != t2 or tree[n, TJ + 3] != t3)
+    tree[n, TC] = tc
+    tree[n, TM] = tm
+    tree[n, NC] = nc
+    tree[n, NM] = nm
+    tree[n, P1] = lo
+    tree[n, P2] = hi
+    tree[n, MI] = mi
+    tree[n, TJ] = t0
+    tree[n, TJ + 1] = t1
+    tree[n, TJ + 2] = t2
+    tree[n, TJ + 3] = t3
     return changed
 
 
@@ -1163,31 +1166,31 @@ def slot_add(tree, hosts, P, v, h, tot_free_c, tot_free_m):
     n = np.uintp(P + v)
     hu = np.uintp(h)
     changed = False
-    if tot_free_c[hu] > tree[TC, n]:
-        tree[TC, n] = tot_free_c[hu]
+    if tot_free_c[hu] > tree[n, TC]:
+        tree[n, TC] = tot_free_c[hu]
         changed = True
-    if tot_free_m[hu] > tree[TM, n]:
-        tree[TM, n] = tot_free_m[hu]
+    if tot_free_m[hu] > tree[n, TM]:
+        tree[n, TM] = tot_free_m[hu]
         changed = True
-    if hosts[HNC, hu] > tree[NC, n]:
-        tree[NC, n] = hosts[HNC, hu]
+    if hosts[HNC, hu] > tree[n, NC]:
+        tree[n, NC] = hosts[HNC, hu]
         changed = True
-    if hosts[HNM, hu] > tree[NM, n]:
-        tree[NM, n] = hosts[HNM, hu]
+    if hosts[HNM, hu] > tree[n, NM]:
+        tree[n, NM] = hosts[HNM, hu]
         changed = True
     a = hosts[HA, hu]
-    if a < tree[P1, n]:
-        tree[P1, n] = a
+    if a < tree[n, P1]:
+        tree[n, P1] = a
         changed = True
-    if a > tree[P2, n]:
-        tree[P2, n] = a
+    if a > tree[n, P2]:
+        tree[n, P2] = a
         changed = True
-    if h < tree[MI, n]:
-        tree[MI, n] = h
+    if h < tree[n, MI]:
+        tree[n, MI] = h
         changed = True
     for j in range(NJ):
-        if hosts[np.uintp(HTJ + j), hu] > tree[np.uintp(TJ + j), n]:
-            tree[np.uintp(TJ + j), n] = hosts[np.uintp(HTJ + j), hu]
+        if hosts[np.uintp(HTJ + j), hu] > tree[n, np.uintp(TJ + j)]:
+            tree[n, np.uintp(TJ + j)] = hosts[np.uintp(HTJ + j), hu]
             changed = True
     return changed
 
@@ -1297,33 +1300,33 @@ def pull(tree, ext, n, policy, scratch):
     changed = False
     for row in range(4):  # TC, TM, NC, NM: largest
         r = np.uintp(row)
-        v = tree[r, a] if tree[r, a] > tree[r, b] else tree[r, b]
-        if v != tree[r, nu]:
+        v = tree[a, r] if tree[a, r] > tree[b, r] else tree[b, r]
+        if v != tree[nu, r]:
             changed = True
-        tree[r, nu] = v
+        tree[nu, r] = v
     if p1_min:
-        v = tree[P1, a] if tree[P1, a] < tree[P1, b] else tree[P1, b]
+        v = tree[a, P1] if tree[a, P1] < tree[b, P1] else tree[b, P1]
     else:
-        v = tree[P1, a] if tree[P1, a] > tree[P1, b] else tree[P1, b]
-    if v != tree[P1, nu]:
+        v = tree[a, P1] if tree[a, P1] > tree[b, P1] else tree[b, P1]
+    if v != tree[nu, P1]:
         changed = True
-    tree[P1, nu] = v
-    v = tree[P2, a] if tree[P2, a] > tree[P2, b] else tree[P2, b]
-    if v != tree[P2, nu]:
+    tree[nu, P1] = v
+    v = tree[a, P2] if tree[a, P2] > tree[b, P2] else tree[b, P2]
+    if v != tree[nu, P2]:
         changed = True
-    tree[P2, nu] = v
+    tree[nu, P2] = v
     if uses_joint(policy):
         for j in range(NJ):
             r = np.uintp(TJ + j)
-            v = tree[r, a] if tree[r, a] > tree[r, b] else tree[r, b]
-            if v != tree[r, nu]:
+            v = tree[a, r] if tree[a, r] > tree[b, r] else tree[b, r]
+            if v != tree[nu, r]:
                 changed = True
-            tree[r, nu] = v
+            tree[nu, r] = v
     if policy == POLICY_BALANCED:  # slots: the lowest host index below
-        v = tree[MI, a] if tree[MI, a] < tree[MI, b] else tree[MI, b]
-        if v != tree[MI, nu]:
+        v = tree[a, MI] if tree[a, MI] < tree[b, MI] else tree[b, MI]
+        if v != tree[nu, MI]:
             changed = True
-        tree[MI, nu] = v
+        tree[nu, MI] = v
     if dot:
         if hull_pull(ext, nu, a, b, scratch):
             changed = True
@@ -1339,9 +1342,9 @@ def pull(tree, ext, n, policy, scratch):
             src = a
             g2 = max(ext[a, T_G2], ext[b, T_G2])
         else:
-            src = a if tree[P1, a] >= tree[P1, b] else b
+            src = a if tree[a, P1] >= tree[b, P1] else b
             other = b if src == a else a
-            g2 = max(ext[src, T_G2], tree[P1, other])
+            g2 = max(ext[src, T_G2], tree[other, P1])
         if g2 != ext[nu, T_G2]:
             changed = True
         for j in range(TOP - 1):
@@ -1461,21 +1464,21 @@ def table_delete(tree, hosts, bounds, c):
     """Remove class id c from the table, shifting later entries of its probe run back."""
     mask = bounds[TMASK]
     i = hosts[HSH, np.uintp(c)] & mask
-    while tree[TABLE, np.uintp(i)] != c:
+    while tree[np.uintp(i), TABLE] != c:
         i = (i + 1) & mask
     j = i
     while True:
         j = (j + 1) & mask
-        e = tree[TABLE, np.uintp(j)]
+        e = tree[np.uintp(j), TABLE]
         if e < 0:
             break
         home = hosts[HSH, np.uintp(e)] & mask
         # The entry at j stays if its home lies cyclically in (i, j]; else it moves to the hole.
         if (i <= j and i < home <= j) or (i > j and (home > i or home <= j)):
             continue
-        tree[TABLE, np.uintp(i)] = e
+        tree[np.uintp(i), TABLE] = e
         i = j
-    tree[TABLE, np.uintp(i)] = -1
+    tree[np.uintp(i), TABLE] = -1
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1512,8 +1515,8 @@ def class_join(tree, hosts, bounds, P, free_c, free_m, h):
     mask = bounds[TMASK]
     hv = class_hash(hosts, free_c, free_m, h)
     i = hv & mask
-    while tree[TABLE, np.uintp(i)] >= 0:
-        c = tree[TABLE, np.uintp(i)]
+    while tree[np.uintp(i), TABLE] >= 0:
+        c = tree[np.uintp(i), TABLE]
         cu = np.uintp(c)
         first = hosts[HEAD, cu]
         if (hosts[HSH, cu] == hv and hosts[KIND, np.uintp(first)] == hosts[KIND, hu]
@@ -1542,7 +1545,7 @@ def class_join(tree, hosts, bounds, P, free_c, free_m, h):
     bounds[N_UNUSED] -= 1
     c = hosts[UNUSED, np.uintp(bounds[N_UNUSED])]
     cu = np.uintp(c)
-    tree[TABLE, np.uintp(i)] = c
+    tree[np.uintp(i), TABLE] = c
     hosts[HSH, cu] = hv
     hosts[HEAD, cu] = h
     hosts[TAIL, cu] = h
@@ -1583,16 +1586,16 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
                     bounds[MIN_NODE_M] = cap_m[h, k]
     # Kinds: the table maps a kind's hash to its lowest-index host while they are found.
     mask = bounds[TMASK]
-    tree[TABLE, :] = -1
+    tree[:, TABLE] = -1
     for h in range(H):
         i = np.int64(kind_hash(cap_c, cap_m, dist, sched, h) & np.uint64(mask))
-        while tree[TABLE, i] >= 0 and not same_kind(cap_c, cap_m, dist, sched, tree[TABLE, i], h):
+        while tree[i, TABLE] >= 0 and not same_kind(cap_c, cap_m, dist, sched, tree[i, TABLE], h):
             i = (i + 1) & mask
-        if tree[TABLE, i] < 0:
-            tree[TABLE, i] = h
-        hosts[KIND, h] = tree[TABLE, i]
+        if tree[i, TABLE] < 0:
+            tree[i, TABLE] = h
+        hosts[KIND, h] = tree[i, TABLE]
     # Classes: every schedulable host with a present node joins in index order.
-    tree[TABLE, :] = -1
+    tree[:, TABLE] = -1
     bounds[N_UNUSED] = H
     for c in range(H):
         hosts[HEAD, c] = -1
@@ -1614,7 +1617,7 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
             empty_leaf(tree, ext, np.uintp(n), p1_min, dot)
     else:
         for i in range(P):
-            tree[SHEAD, i] = -1
+            tree[i, SHEAD] = -1
         for h in range(H - 1, -1, -1):  # lists start in index order
             hosts[SLOT, h] = -1
             if live(hosts, h):
@@ -1623,11 +1626,11 @@ def index_build(tree, ext, hosts, bounds, P, cap_c, cap_m, dist, free_c, free_m,
                 i = slot_of(hosts, bounds, P, h)
                 hosts[SLOT, h] = i
                 hosts[SPREV, h] = -1
-                first = tree[SHEAD, i]
+                first = tree[i, SHEAD]
                 hosts[SNEXT, h] = first
                 if first >= 0:
                     hosts[SPREV, first] = h
-                tree[SHEAD, i] = h
+                tree[i, SHEAD] = h
         for i in range(P):
             slot_values(tree, hosts, P, i, tot_free_c, tot_free_m)
     for n in range(P - 1, 0, -1):
@@ -1658,7 +1661,7 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
         if p >= 0:
             hosts[SNEXT, np.uintp(p)] = q
         else:
-            tree[SHEAD, np.uintp(old)] = q
+            tree[np.uintp(old), SHEAD] = q
         if q >= 0:
             hosts[SPREV, np.uintp(q)] = p
         hosts[SLOT, hu] = -1
@@ -1669,7 +1672,7 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
         hosts[SLOT, hu] = new
         # In index order, as _core.pyx (see there).
         before = np.int64(-1)
-        after = tree[SHEAD, nu]
+        after = tree[nu, SHEAD]
         while after >= 0 and after < h:
             before = after
             after = hosts[SNEXT, np.uintp(after)]
@@ -1678,7 +1681,7 @@ def index_update(tree, ext, hosts, bounds, P, h, free_c, free_m, present, tot_ca
         if before >= 0:
             hosts[SNEXT, np.uintp(before)] = h
         else:
-            tree[SHEAD, nu] = h
+            tree[nu, SHEAD] = h
         if after >= 0:
             hosts[SPREV, np.uintp(after)] = h
         # Staying in its slot, h may have lowered one of the slot's maxima: fold all again.
@@ -1704,7 +1707,7 @@ def query_init(tree, bounds, qv, policy, wc, wm, c, m, mode):
     With dc = fx(c, cap_c) of a host that could take r (so c <= cap_c and dc <= 1.0), the bounds
     use dc between fx(c, max_cap_c) and min(1.0, fx(c, min_cap_c)), and the same for memory."""
     one = np.int64(FIXED_ONE)
-    if tree[TC, 1] < c or tree[TM, 1] < m:
+    if tree[1, TC] < c or tree[1, TM] < m:
         return False
     need_nc = np.int64(0)
     need_nm = np.int64(0)
@@ -1763,10 +1766,10 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
     bound is already below it the exact one is not computed."""
     nu = np.uintp(n)
     if policy == POLICY_BEST_FIT:
-        room = tree[P1, nu] - k2
+        room = tree[nu, P1] - k2
         return k1 - (room if room > 0 else 0)
     if policy == POLICY_WORST_FIT:
-        bound = (tree[P1, nu] - k1) >> FIXED_SHIFT
+        bound = (tree[nu, P1] - k1) >> FIXED_SHIFT
         if bound < cut:
             return bound   # the bound over all g, no division
         # the top state's exact score, or the largest g of any other state, bounded as before
@@ -1781,7 +1784,7 @@ def score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
     if policy == POLICY_DOT_PRODUCT:
         return chain_bound(ext, nu, k1, k2)
     if policy == POLICY_BALANCED:
-        return balanced_bound(tree[P1, nu], tree[P2, nu], k1, k2)
+        return balanced_bound(tree[nu, P1], tree[nu, P2], k1, k2)
     return np.int64(0)
 
 
@@ -1836,8 +1839,8 @@ def could_hold(tree, n, c, m, need_nc, need_nm, joint_on, jj, jv):
     """False only if no host below node n can take the request now (never False when one
     can)."""
     nu = np.uintp(n)
-    return (tree[TC, nu] >= c and tree[TM, nu] >= m and tree[NC, nu] >= need_nc
-            and tree[NM, nu] >= need_nm and (not joint_on or tree[np.uintp(TJ + jj), nu] >= jv))
+    return (tree[nu, TC] >= c and tree[nu, TM] >= m and tree[nu, NC] >= need_nc
+            and tree[nu, NM] >= need_nm and (not joint_on or tree[nu, np.uintp(TJ + jj)] >= jv))
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1865,7 +1868,7 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     # stacks its sibling, then pops the stacked nodes that can still beat the best so far.
     # n, lo, span, bound: the node to visit, its lowest index, its leaves, its score bound.
     n = np.int64(1)
-    lo = tree[MI, 1] if slots else np.int64(0)
+    lo = tree[1, MI] if slots else np.int64(0)
     span = np.int64(P)
     bound = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if dot else _Z
     top = 0
@@ -1876,7 +1879,7 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
             # A leaf: the head of its class (if it holds values), or under slots every host of
             # the slot's list.
             if slots:
-                h = tree[SHEAD, np.uintp(n - P)]
+                h = tree[np.uintp(n - P), SHEAD]
             else:
                 h = lo
             while h >= 0:
@@ -1935,10 +1938,10 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
                 else:
                     sa = score_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
                     sb = score_bound(tree, ext, b, policy, wc, wm, c, m, k1, k2, cut) if ok_b else _Z
-                wa = 1 if (not by_width or (tree[NC, np.uintp(a)] >= c and tree[NM, np.uintp(a)] >= m)) else 2
-                wb = 1 if (not by_width or (tree[NC, np.uintp(b)] >= c and tree[NM, np.uintp(b)] >= m)) else 2
-                lo_a = tree[MI, np.uintp(a)] if slots else lo
-                lo_b = tree[MI, np.uintp(b)] if slots else lo + span
+                wa = 1 if (not by_width or (tree[np.uintp(a), NC] >= c and tree[np.uintp(a), NM] >= m)) else 2
+                wb = 1 if (not by_width or (tree[np.uintp(b), NC] >= c and tree[np.uintp(b), NM] >= m)) else 2
+                lo_a = tree[np.uintp(a), MI] if slots else lo
+                lo_b = tree[np.uintp(b), MI] if slots else lo + span
                 right_first = not ok_a or (ok_b and ((by_width and wb < wa)
                                                      or ((not by_width or wb == wa) and sb > sa)))
                 if right_first:
@@ -2033,7 +2036,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     node_choice = np.int64(node_choice)
     wc = np.int64(cpu_weight)
     wm = np.int64(mem_weight)
-    # The host index (see the comment above p1_by_min): TREE_ROWS int64 rows of 2P nodes (or of
+    # The host index (see the comment above p1_by_min): TREE_COLS int64 per node of 2P nodes (or
     # the class table's size, if larger) and HOST_ROWS int64 per host for the classes, slot
     # lists and caches: about 300 bytes per host (and HW int64 per node more under dot-product,
     # TOP under worst-fit). Under balanced the leaves are slots of the balance value, about 4
@@ -2050,7 +2053,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     T = 2
     while T < 2 * H:
         T *= 2
-    tree = np.empty((TREE_ROWS, max(2 * P, T)), dtype=np.int64)
+    tree = np.empty((max(2 * P, T), TREE_COLS), dtype=np.int64)
     if policy == POLICY_DOT_PRODUCT:
         ext = np.empty((2 * P, HW), dtype=np.int64)
     elif policy == POLICY_WORST_FIT:
@@ -2179,7 +2182,7 @@ def place_loop(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
             out_reason[iu] = pending_reason(node_cpu, node_mem, free_cpu, free_mem, distance,
                                             schedulable, tot_cap_c, tot_cap_m, tot_free_c,
                                             tot_free_m, present, n_present, uniform, c, m, md,
-                                            req, tree[TC, 1], tree[TM, 1], scratch)
+                                            req, tree[1, TC], tree[1, TM], scratch)
     return STATUS_OK
 
 
