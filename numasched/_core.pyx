@@ -880,10 +880,15 @@ cdef inline int64_t balance(Fleet* f, int64_t h) noexcept nogil:
             - fx(f.tot_cap_m[h] - f.tot_free_m[h], f.tot_cap_m[h]))
 
 
+cdef inline int64_t value_slot(Index* x, int64_t a) noexcept nogil:
+    """The slot of balance value a (in [-2**16, 2**16])."""
+    cdef int64_t v = (a + (1 << FIXED_SHIFT)) >> x.shift
+    return v if v < x.P else x.P - 1
+
+
 cdef inline int64_t slot_of(Index* x, int64_t h) noexcept nogil:
     """The slot of live host h, from its cached a(h)."""
-    cdef int64_t v = (x.ha[h] + (1 << FIXED_SHIFT)) >> x.shift
-    return v if v < x.P else x.P - 1
+    return value_slot(x, x.ha[h])
 
 
 cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
@@ -1628,7 +1633,8 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     """The scan's choice of host for the request, written into b (b.h = -1 if none fits).
 
     Depth first, the more promising child first: the search descends into it at once and
-    stacks its sibling, then pops the stacked nodes that can still beat the best so far."""
+    stacks its sibling, then pops the stacked nodes that can still beat the best so far. Under
+    slots it starts at the lowest node above every live host's slot."""
     cdef int64_t st_n[STACK]
     cdef int64_t st_lo[STACK]
     cdef int64_t st_w[STACK]
@@ -1649,6 +1655,14 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     lo = x.tree[x.nw + C_MI] if slots else 0
     span = x.P
     s = score_bound(f, x, q, 1, -BIG) if x.dot else 0
+    if slots:
+        # Every live host's slot lies between those of the smallest and the largest balance
+        # (the root's p1 and p2): start at their lowest common ancestor, below the levels
+        # where all hosts sit on one side.
+        h = value_slot(x, x.tree[x.nw + C_P1])
+        j = h ^ value_slot(x, x.tree[x.nw + C_P2])
+        n = (x.P + h) >> (64 - __builtin_clzll(<unsigned long long>j) if j else 0)
+        lo = x.tree[n * x.nw + C_MI]
     while True:
         # Node n passed the test below: it may hold a host that beats the best so far.
         go = 0

@@ -933,8 +933,8 @@ TMASK = 9    # the class table's size less one
 BOUNDS = 10
 # The query's constants (query_init), one array per call: the node tests' needs (Q_NC, Q_NM),
 # the joint test's row and value (Q_JJ, Q_JV) and the policy's bound constants (Q_K1, Q_K2).
-Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV = range(6)
-QUERY = 6
+Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV, Q_SHIFT = range(7)
+QUERY = 7
 ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
 STACK = 2 * 64 + 2
 AHEAD = 8   # place_loop prefetches the request this many places on
@@ -1087,10 +1087,16 @@ def live(hosts, h):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
+def value_slot(a, shift, P):
+    """The slot of balance value a (in [-2**16, 2**16])."""
+    v = (a + FIXED_ONE) >> shift
+    return v if v < P else P - 1
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
 def slot_of(hosts, bounds, P, h):
     """The slot of live host h, from its cached a(h)."""
-    v = (hosts[HA, np.uintp(h)] + FIXED_ONE) >> bounds[SHIFT]
-    return v if v < P else P - 1
+    return value_slot(hosts[HA, np.uintp(h)], bounds[SHIFT], P)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1729,6 +1735,7 @@ def query_init(tree, bounds, qv, policy, wc, wm, c, m, mode):
         jj += 1
     qv[Q_JJ] = jj
     qv[Q_JV] = joint(need_nc, need_nm, S0 + SJ * jj)
+    qv[Q_SHIFT] = bounds[SHIFT]
     dc_lo = fx(c, bounds[MAX_CAP_C])
     dm_lo = fx(m, bounds[MAX_CAP_M])
     dc_hi = one if bounds[MIN_CAP_C] == 0 else min(one, (c << FIXED_SHIFT) // bounds[MIN_CAP_C])
@@ -1871,6 +1878,16 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     lo = tree[1, MI] if slots else np.int64(0)
     span = np.int64(P)
     bound = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if dot else _Z
+    if slots:
+        # Every live host's slot lies between those of the smallest and the largest balance
+        # (the root's P1 and P2): start at their lowest common ancestor, below the levels
+        # where all hosts sit on one side.
+        n = P + value_slot(tree[1, P1], qv[Q_SHIFT], P)
+        v = P + value_slot(tree[1, P2], qv[Q_SHIFT], P)
+        while n != v:
+            n >>= 1
+            v >>= 1
+        lo = tree[n, MI]
     top = 0
     while True:
         # Node n passed the test below: it may hold a host that beats the best so far.
