@@ -122,9 +122,10 @@ def measure(n_requests: int, n_hosts: int, policies, backends, rounds: int, refe
                 seconds, placement = _timed(
                     lambda: place(cluster, requests, backend=backend, **settings), 1)
                 times[backend].append(seconds)
-                row.setdefault("hosts", placement.host)
-                row["backends"].setdefault(backend, {}).update(
-                    hosts_used=placement.summary()["hosts_used"], placed=int(placement.placed.sum()))
+                if backend not in row["backends"]:  # every round places alike: summarise one
+                    row.setdefault("hosts", placement.host)
+                    row["backends"][backend] = {"hosts_used": placement.summary()["hosts_used"],
+                                                "placed": int(placement.placed.sum())}
             if bfd_requests is not None:
                 bfd_times.append(_timed(lambda: place_scan(cluster, bfd_requests, policy="best-fit",
                                                            numa=NUMA), 1)[0])

@@ -1095,41 +1095,32 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
 
 
+cdef inline uint64_t put(int64_t* o, int64_t col, int64_t v) noexcept nogil:
+    """o[col] = v; the bits that changed (0 if none)."""
+    cdef uint64_t d = <uint64_t>(v ^ o[col])
+    o[col] = v
+    return d
+
+
 cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     """Node n's values from its two children; 0 if none of them changed (so no ancestor's does).
     A change shows in the OR of each value's XOR with the one it replaces: no branch per value."""
     cdef int64_t* o = x.tree + n * x.nw
     cdef const int64_t* a = x.tree + 2 * n * x.nw
     cdef const int64_t* b = a + x.nw
-    cdef int64_t v, j
+    cdef int64_t j
     cdef uint64_t diff = 0
-    v = imax(a[C_TC], b[C_TC])
-    diff |= <uint64_t>(v ^ o[C_TC])
-    o[C_TC] = v
-    v = imax(a[C_TM], b[C_TM])
-    diff |= <uint64_t>(v ^ o[C_TM])
-    o[C_TM] = v
-    v = imax(a[C_NC], b[C_NC])
-    diff |= <uint64_t>(v ^ o[C_NC])
-    o[C_NC] = v
-    v = imax(a[C_NM], b[C_NM])
-    diff |= <uint64_t>(v ^ o[C_NM])
-    o[C_NM] = v
-    v = imin(a[C_P1], b[C_P1]) if x.p1_min else imax(a[C_P1], b[C_P1])
-    diff |= <uint64_t>(v ^ o[C_P1])
-    o[C_P1] = v
-    v = imax(a[C_P2], b[C_P2])
-    diff |= <uint64_t>(v ^ o[C_P2])
-    o[C_P2] = v
+    diff |= put(o, C_TC, imax(a[C_TC], b[C_TC]))
+    diff |= put(o, C_TM, imax(a[C_TM], b[C_TM]))
+    diff |= put(o, C_NC, imax(a[C_NC], b[C_NC]))
+    diff |= put(o, C_NM, imax(a[C_NM], b[C_NM]))
+    diff |= put(o, C_P1, imin(a[C_P1], b[C_P1]) if x.p1_min else imax(a[C_P1], b[C_P1]))
+    diff |= put(o, C_P2, imax(a[C_P2], b[C_P2]))
     if x.shift >= 0:
-        v = imin(a[C_MI], b[C_MI])
-        diff |= <uint64_t>(v ^ o[C_MI])
-        o[C_MI] = v
+        diff |= put(o, C_MI, imin(a[C_MI], b[C_MI]))
     if x.joint:
         for j in range(C_TJ, C_TJ + NJ):
-            v = imax(a[j], b[j])
-            diff |= <uint64_t>(v ^ o[j])
-            o[j] = v
+            diff |= put(o, j, imax(a[j], b[j]))
     cdef bint changed = diff != 0
     if x.dot:
         changed |= hull_pull(x.hull + n * HW, x.hull + 2 * n * HW, x.hull + (2 * n + 1) * HW)

@@ -932,7 +932,8 @@ SHIFT = 8    # slots: slot(h) = (a(h) + 2**16) >> bounds[SHIFT]; -1: the leaves 
 TMASK = 9    # the class table's size less one
 BOUNDS = 10
 # The query's constants (query_init), one array per call: the node tests' needs (Q_NC, Q_NM),
-# the joint test's row and value (Q_JJ, Q_JV) and the policy's bound constants (Q_K1, Q_K2).
+# the joint test's row and value (Q_JJ, Q_JV) and the policy's bound constants (Q_K1, Q_K2);
+# Q_SHIFT, set once per call, is bounds[SHIFT] for index_find, whose call has no room for bounds.
 Q_NC, Q_NM, Q_K1, Q_K2, Q_JJ, Q_JV, Q_SHIFT = range(7)
 QUERY = 7
 ST_N, ST_LO, ST_W, ST_S, ST_SPAN = 0, 1, 2, 3, 4
@@ -1735,7 +1736,6 @@ def query_init(tree, bounds, qv, policy, wc, wm, c, m, mode):
         jj += 1
     qv[Q_JJ] = jj
     qv[Q_JV] = joint(need_nc, need_nm, S0 + SJ * jj)
-    qv[Q_SHIFT] = bounds[SHIFT]
     dc_lo = fx(c, bounds[MAX_CAP_C])
     dm_lo = fx(m, bounds[MAX_CAP_M])
     dc_hi = one if bounds[MIN_CAP_C] == 0 else min(one, (c << FIXED_SHIFT) // bounds[MIN_CAP_C])
@@ -2083,6 +2083,7 @@ def place_into(node_cpu, node_mem, distance, schedulable, cpu, mem, mode, requir
     bounds[TMASK] = T - 1
     stack = np.empty((5, STACK), dtype=np.int64)
     qv = np.empty(QUERY, dtype=np.int64)
+    qv[Q_SHIFT] = shift
     index_build(tree, ext, hosts, bounds, P, node_cpu, node_mem, distance, free_cpu, free_mem,
                 schedulable, present, n_present, tot_cap_c, tot_cap_m, tot_free_c, tot_free_m,
                 policy, wc, wm, scratch)
