@@ -16,7 +16,7 @@ Invariants kept by every step of the loop, for every host h and node k:
   tot_free[h] == sum over k of free[h, k]              (host totals are exact, not estimates)
   a request's shares sum to its amount, on one host    (allocations are never partial)
 """
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint16_t, uint64_t
 
 cdef extern from *:
     int __builtin_clzll(unsigned long long) nogil
@@ -717,11 +717,13 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #                             term, a unit per term tighter (fewer near-ties walked down to)
 #                 dot-product unused (see hull)
 #                 balanced    p1 = min, p2 = max of a = fx(used_c, cap_c) - fx(used_m, cap_m)
-#   hull[n]       dot-product only (node-major, int32): the upper-right convex chain of the
+#   hull[n]       dot-product only (node-major, uint16): the upper-right convex chain of the
 #                 points (X, Y) = (fx(free_c, cap_c), fx(free_m, cap_m)) of the hosts below,
-#                 X ascending and Y descending, at most HC vertices. The score is at most
-#                 A*X + B*Y with A, B >= 0 set by the request, and over a subtree that is
-#                 largest at a vertex of the chain: the bound is exact (identical hosts tie and
+#                 X ascending and Y descending, at most HC vertices, each stored as
+#                 (u, v) = (2**16 - X, 2**16 - Y) so that a node's chain fills one cache line
+#                 (X = 0, never the best, is stored as 1, so a bound stays an upper bound).
+#                 The score is at most A*X + B*Y with A, B >= 0 set by the request, and over a
+#                 subtree that is largest at a vertex of the chain: the bound is exact (identical hosts tie and
 #                 prune by index as at the leaves). A chain longer than HC is shortened by
 #                 replacing two neighbours with the corner (X of the right, Y of the left),
 #                 which dominates both: the bound stays an upper bound, a little looser.
@@ -764,7 +766,9 @@ cdef enum:
     SJ = 2                      # ... its ratios a factor 2**SJ apart
     TOP = 5                     # worst-fit top-state values per node: fc, fm, cc, cm, g2
     HC = 15                     # vertices of a dot-product chain at most
-    HW = 2 * HC + 2             # int32 per node of the chain array: count, then X, Y pairs
+    HW = 2 * HC + 2             # uint16 per node of the chain array: count, then u, v pairs
+                                # and one spare: 64 bytes, one cache line
+    USED_MAX = 0xFFFF           # the largest stored u or v (see hull[n] above)
 
 cdef int64_t AHEAD = 8   # place_into prefetches the request this many places on (8 and 16 time
                          # alike; 5-10 % faster than none at 100k requests / 10k hosts)
@@ -775,7 +779,7 @@ cdef struct Index:
     int64_t P                   # leaves: the smallest power of two >= H (>= 1)
     int64_t* tree               # [2P, nw] node-major: node n's values at tree[n * nw + C_...]
     int64_t nw                  # values per node: the columns the policy uses (C_... above)
-    int32_t* hull               # [2P, HW] the dot-product chains (unused by other policies)
+    uint16_t* hull              # [2P, HW] the dot-product chains (unused by other policies)
     int64_t* top                # [2P, TOP] worst-fit: the state of the hosts with the largest g
     # Host classes (see "Host classes" below), [H] per host unless noted.
     int64_t* kind               # the lowest index of a host with equal capacity, distance, schedulable
@@ -923,8 +927,8 @@ cdef void leaf_values(Fleet* f, Index* x, int64_t h) noexcept nogil:
         X = fx(fc, cc)
         Y = fx(fm, cm)
         x.hull[n * HW] = 1
-        x.hull[n * HW + 1] = <int32_t>X
-        x.hull[n * HW + 2] = <int32_t>Y
+        x.hull[n * HW + 1] = <uint16_t>imin((1 << FIXED_SHIFT) - X, USED_MAX)
+        x.hull[n * HW + 2] = <uint16_t>imin((1 << FIXED_SHIFT) - Y, USED_MAX)
     elif f.policy == POLICY_BALANCED:
         g = balance(f, h)
         x.tree[n * x.nw + C_P1] = g
@@ -1015,7 +1019,7 @@ cdef void host_cache(Fleet* f, Index* x, int64_t h) noexcept nogil:
     joint_values(f, h, x.htj + h * NJ)
 
 
-cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept nogil:
+cdef bint hull_pull(uint16_t* hn, const uint16_t* ha, const uint16_t* hb) noexcept nogil:
     """hn = the upper-right chain of the vertices of chains ha and hb (see hull[n] above);
     0 if it is what hn held. Coordinates are at most 2**16, so every product fits in int64.
 
@@ -1023,33 +1027,33 @@ cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept 
     other chain's vertices up to its X are dominated and skipped. The rest are taken by X
     ascending (Y descending on equal X) straight into the upper hull: a vertex of an X already
     taken is lower, and a vertex is dropped while it does not turn the chain clockwise."""
-    cdef int32_t out[1 + 4 * HC]          # count, then X, Y pairs: hn's layout, room for na + nb
-    cdef const int32_t* s
-    cdef const int32_t* o
+    cdef int32_t out[1 + 4 * HC]          # count, then X, Y pairs (decoded), room for na + nb
+    cdef const uint16_t* s
+    cdef const uint16_t* o
     cdef int64_t ns, no, i = 1, j = 0, k, t, best, area, px, py, v
     if ha[0] == 0 or hb[0] == 0:
         s = hb if ha[0] == 0 else ha
-        return chain_store(hn, s, s[0])
-    if ha[2] > hb[2] or (ha[2] == hb[2] and ha[1] >= hb[1]):
+        return chain_copy(hn, s)
+    if ha[2] < hb[2] or (ha[2] == hb[2] and ha[1] <= hb[1]):
         s, o = ha, hb
     else:
         s, o = hb, ha
     ns = s[0]
     no = o[0]
-    while j < no and o[1 + 2 * j] <= s[1]:
+    while j < no and vx(o, j) <= vx(s, 0):
         j += 1
-    out[1] = s[1]
-    out[2] = s[2]
+    out[1] = <int32_t>vx(s, 0)
+    out[2] = <int32_t>vy(s, 0)
     k = 1
     while i < ns or j < no:
-        if j >= no or (i < ns and (s[1 + 2 * i] < o[1 + 2 * j] or (s[1 + 2 * i] == o[1 + 2 * j]
-                                                                  and s[2 + 2 * i] >= o[2 + 2 * j]))):
-            px = s[1 + 2 * i]
-            py = s[2 + 2 * i]
+        if j >= no or (i < ns and (vx(s, i) < vx(o, j) or (vx(s, i) == vx(o, j)
+                                                          and vy(s, i) >= vy(o, j)))):
+            px = vx(s, i)
+            py = vy(s, i)
             i += 1
         else:
-            px = o[1 + 2 * j]
-            py = o[2 + 2 * j]
+            px = vx(o, j)
+            py = vy(o, j)
             j += 1
         if px == out[2 * k - 1]:
             continue
@@ -1076,12 +1080,34 @@ cdef bint hull_pull(int32_t* hn, const int32_t* ha, const int32_t* hb) noexcept 
     return chain_store(hn, out, k)
 
 
-cdef inline bint chain_store(int32_t* hn, const int32_t* src, int64_t k) noexcept nogil:
-    """hn = the first k vertices of src; 0 if hn held them already."""
+cdef inline int64_t vx(const uint16_t* h, int64_t t) noexcept nogil:
+    """X of vertex t of chain h."""
+    return (1 << FIXED_SHIFT) - h[1 + 2 * t]
+
+
+cdef inline int64_t vy(const uint16_t* h, int64_t t) noexcept nogil:
+    """Y of vertex t of chain h."""
+    return (1 << FIXED_SHIFT) - h[2 + 2 * t]
+
+
+cdef inline bint chain_store(uint16_t* hn, const int32_t* src, int64_t k) noexcept nogil:
+    """hn = the first k decoded vertices of src, encoded; 0 if hn held them already."""
     cdef bint changed = hn[0] != k
     cdef int64_t t
-    hn[0] = <int32_t>k
+    cdef uint16_t e
+    hn[0] = <uint16_t>k
     for t in range(1, 2 * k + 1):
+        e = <uint16_t>((1 << FIXED_SHIFT) - src[t])
+        changed |= hn[t] != e
+        hn[t] = e
+    return changed
+
+
+cdef inline bint chain_copy(uint16_t* hn, const uint16_t* src) noexcept nogil:
+    """hn = chain src; 0 if hn held it already."""
+    cdef bint changed = 0
+    cdef int64_t t
+    for t in range(2 * src[0] + 1):
         changed |= hn[t] != src[t]
         hn[t] = src[t]
     return changed
@@ -1102,9 +1128,10 @@ cdef inline uint64_t put(int64_t* o, int64_t col, int64_t v) noexcept nogil:
     return d
 
 
-cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
-    """Node n's values from its two children; 0 if none of them changed (so no ancestor's does).
-    A change shows in the OR of each value's XOR with the one it replaces: no branch per value."""
+cdef inline bint pull_values(Index* x, int64_t n) noexcept nogil:
+    """Node n's tree columns from its two children; 0 if none of them changed (so no
+    ancestor's do). A change shows in the OR of each value's XOR with the one it replaces: no
+    branch per value."""
     cdef int64_t* o = x.tree + n * x.nw
     cdef const int64_t* a = x.tree + 2 * n * x.nw
     cdef const int64_t* b = a + x.nw
@@ -1121,7 +1148,12 @@ cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
     if x.joint:
         for j in range(C_TJ, C_TJ + NJ):
             diff |= put(o, j, imax(a[j], b[j]))
-    cdef bint changed = diff != 0
+    return diff != 0
+
+
+cdef inline bint pull(Index* x, int64_t n) noexcept nogil:
+    """Node n's values (columns, chain, top state) from its two children; 0 if none changed."""
+    cdef bint changed = pull_values(x, n)
     if x.dot:
         changed |= hull_pull(x.hull + n * HW, x.hull + 2 * n * HW, x.hull + (2 * n + 1) * HW)
     if x.wf:
@@ -1386,8 +1418,21 @@ cdef void index_build(Fleet* f, Index* x) noexcept nogil:
 cdef inline void climb(Index* x, int64_t n) noexcept nogil:
     """Leaf n changed: refresh its ancestors, up to the first that stays the same (every node
     above it is then unchanged too)."""
+    cdef bint values = 1, chain = 1
     n >>= 1
-    while n >= 1 and pull(x, n):
+    if not x.dot:
+        while n >= 1 and pull(x, n):
+            n >>= 1
+        return
+    # Dot-product: the chains and the columns settle apart. The host just chosen is a vertex
+    # of every chain above it but seldom holds a node's largest free amount, so the columns
+    # stop changing a few levels up while the chains change to the root: each is pulled only
+    # while it changes (a chain depends on its children's chains alone).
+    while n >= 1 and (values or chain):
+        if values:
+            values = pull_values(x, n)
+        if chain:
+            chain = hull_pull(x.hull + n * HW, x.hull + 2 * n * HW, x.hull + (2 * n + 1) * HW)
         n >>= 1
 
 
@@ -1576,14 +1621,17 @@ cdef inline int64_t balanced_bound(int64_t amin, int64_t amax, Query* q) noexcep
     return 1 << FIXED_SHIFT
 
 
-cdef inline int64_t chain_bound(const int32_t* h, int64_t A, int64_t B) noexcept nogil:
-    """The largest A*X + B*Y over a chain's vertices (-1 for an empty chain)."""
-    cdef int64_t t, v, best = -1
+cdef inline int64_t chain_bound(const uint16_t* h, int64_t A, int64_t B) noexcept nogil:
+    """The largest A*X + B*Y over a chain's vertices (-1 for an empty chain): (A + B) * 2**16
+    less the smallest A*u + B*v, the vertices being stored as u = 2**16 - X, v = 2**16 - Y."""
+    cdef int64_t t, v, least = BIG
+    if h[0] == 0:
+        return -1
     for t in range(h[0]):
         v = A * h[1 + 2 * t] + B * h[2 + 2 * t]
-        if v > best:
-            best = v
-    return best
+        if v < least:
+            least = v
+    return ((A + B) << FIXED_SHIFT) - least
 
 
 cdef inline bint beats(Best* b, int64_t w, int64_t s, int64_t h, bint by_width) noexcept nogil:
@@ -1620,6 +1668,83 @@ cdef inline void consider(Fleet* f, Query* q, Best* b, int64_t h, bint by_width)
         b.s = s
 
 
+cdef inline int64_t max_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
+    """score_bound where a node's bound is the larger of its children's (see max_find)."""
+    if x.dot:
+        return chain_bound(x.hull + n * HW, q.k1, q.k2)
+    return score_bound(f, x, q, n, -BIG)
+
+
+cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
+    """index_find for first-fit, best-fit and dot-product when widths are not ranked: the same
+    host, found testing fewer nodes.
+
+    For these scores a node's bound is the larger of its children's (the smallest g below, the
+    chain of the children's vertices, or 0 for all), so a left child whose bound reaches its
+    parent's holds the best bound below and goes first, its lower indices winning ties; else
+    the right child's bound is the parent's. Only one child's bound is computed per level. A
+    right sibling is stacked unseen under its parent's bound, which prunes it by index once a
+    host of that score is found: it is tested only if popped while it can still win."""
+    cdef int64_t st_n[STACK]        # the node << 1, | 1 when it was tested (could_hold, bound)
+    cdef int64_t st_s[STACK]        # its bound, or its parent's while untested
+    cdef int64_t top = 0, n = 1, lo = 0, s, sl, child, d
+    cdef int64_t log_p = 63 - __builtin_clzll(<unsigned long long>x.P)
+    cdef bint go = 1, left
+    b.h = -1
+    b.w = 0
+    b.s = 0
+    s = max_bound(f, x, q, 1)
+    while True:
+        if go:
+            if n >= x.P:
+                consider(f, q, b, n - x.P, 0)
+                go = 0
+            else:
+                # lo: the leftmost leaf below n, d: n's children's depth
+                child = 2 * n
+                d = 63 - __builtin_clzll(<unsigned long long>child)
+                left = could_hold(x, q, child)
+                if left:
+                    sl = max_bound(f, x, q, child)
+                    if sl >= s:
+                        st_n[top] = (child + 1) << 1
+                        st_s[top] = s
+                        top += 1
+                        n = child
+                        go = b.h < 0 or beats(b, 1, s, lo, 0)
+                        continue
+                if could_hold(x, q, child + 1):
+                    if left:
+                        st_n[top] = (child << 1) | 1
+                        st_s[top] = sl
+                        top += 1
+                    else:
+                        s = max_bound(f, x, q, child + 1)
+                    n = child + 1
+                    lo += x.P >> d
+                    go = b.h < 0 or beats(b, 1, s, lo, 0)
+                elif left:
+                    n = child
+                    s = sl
+                    go = b.h < 0 or beats(b, 1, s, lo, 0)
+                else:
+                    go = 0
+        while not go:
+            if top == 0:
+                return
+            top -= 1
+            n = st_n[top] >> 1
+            s = st_s[top]
+            d = 63 - __builtin_clzll(<unsigned long long>n)
+            lo = (n << (log_p - d)) - x.P
+            go = b.h < 0 or beats(b, 1, s, lo, 0)
+            if go and not (st_n[top] & 1):
+                go = could_hold(x, q, n)
+                if go:
+                    s = max_bound(f, x, q, n)
+                    go = b.h < 0 or beats(b, 1, s, lo, 0)
+
+
 cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     """The scan's choice of host for the request, written into b (b.h = -1 if none fits).
 
@@ -1639,6 +1764,9 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
     cdef bint go
+    if not by_width and (f.policy == POLICY_FIRST_FIT or f.policy == POLICY_BEST_FIT or x.dot):
+        max_find(f, x, q, b)
+        return
     b.h = -1
     b.w = 0
     b.s = 0
@@ -1730,6 +1858,14 @@ cdef void required_host_fit(Fleet* f, int64_t h, int64_t c, int64_t m, int mode,
     if b.w > 0:
         b.h = h
         b.s = host_score(f, h, c, m)
+
+
+def aligned(shape, dtype):
+    """An uninitialised C-contiguous array whose data starts on a 64-byte cache line."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(size + 64, dtype=np.uint8)
+    skip = (-buf.ctypes.data) % 64
+    return buf[skip:skip + size].view(dtype).reshape(shape)
 
 
 cdef inline const int64_t* ptr2(const int64_t[:, ::1] a) noexcept nogil:
@@ -1896,7 +2032,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     if x.shift >= 0:
         x.nw = C_MI + 1
     tree = np.empty((2 * P, x.nw), dtype=np.int64)
-    hull = np.empty((2 * P if x.dot else 1, HW), dtype=np.int32)
+    hull = aligned((2 * P if x.dot else 1, HW), np.uint16)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
     classes = np.empty((14, max(H, 1)), dtype=np.int64)
@@ -1904,7 +2040,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     slots = np.empty(P if x.shift >= 0 else 1, dtype=np.int64)
     table = np.empty(T, dtype=np.int64)
     cdef int64_t[:, ::1] v_top = top
-    cdef int32_t[:, ::1] v_hull = hull
+    cdef uint16_t[:, ::1] v_hull = hull
     cdef int64_t[:, ::1] v_tree = tree
     cdef int64_t[:, ::1] v_cls = classes
     cdef int64_t[::1] v_table = table
