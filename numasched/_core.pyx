@@ -723,10 +723,11 @@ cdef void commit(Fleet* f, int64_t h, int64_t cpu, int64_t mem, int mode, int64_
 #                 (u, v) = (2**16 - X, 2**16 - Y) so that a node's chain fills one cache line
 #                 (X = 0, never the best, is stored as 1, so a bound stays an upper bound).
 #                 The score is at most A*X + B*Y with A, B >= 0 set by the request, and over a
-#                 subtree that is largest at a vertex of the chain: the bound is exact (identical hosts tie and
-#                 prune by index as at the leaves). A chain longer than HC is shortened by
-#                 replacing two neighbours with the corner (X of the right, Y of the left),
-#                 which dominates both: the bound stays an upper bound, a little looser.
+#                 subtree that is largest at a vertex of the chain: the bound is exact
+#                 (identical hosts tie and prune by index as at the leaves). A chain longer
+#                 than HC is shortened by replacing two neighbours with the corner (X of the
+#                 right, Y of the left), which dominates both: the bound stays an upper bound,
+#                 a little looser.
 #   top[n]        worst-fit only (node-major): the top state, i.e. the free totals and
 #                 capacities (fc, fm, cc, cm) shared by every host below whose g is p1[n], and
 #                 g2, the largest g of the hosts in any other state (when two states share the
