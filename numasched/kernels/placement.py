@@ -71,6 +71,7 @@ from ..codes import (
     POLICY_BALANCED,
     POLICY_BEST_FIT,
     POLICY_DOT_PRODUCT,
+    POLICY_FIRST_FIT,
     POLICY_WORST_FIT,
     REASON_CONSTRAINT,
     REASON_NO_CPU,
@@ -1296,11 +1297,10 @@ def chain_store(ext, n, k, scratch):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def pull(tree, ext, n, policy, scratch):
-    """Node n's values from its two children; False if none of them changed (so no ancestor's
-    does)."""
+def pull_values(tree, n, policy):
+    """Node n's tree columns from its two children; False if none of them changed (so no
+    ancestor's do)."""
     p1_min = p1_by_min(policy)
-    dot = policy == POLICY_DOT_PRODUCT
     nu = np.uintp(n)
     a = np.uintp(2 * n)
     b = np.uintp(2 * n + 1)
@@ -1334,7 +1334,18 @@ def pull(tree, ext, n, policy, scratch):
         if v != tree[nu, MI]:
             changed = True
         tree[nu, MI] = v
-    if dot:
+    return changed
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
+def pull(tree, ext, n, policy, scratch):
+    """Node n's values (columns, chain, top state) from its two children; False if none
+    changed."""
+    nu = np.uintp(n)
+    a = np.uintp(2 * n)
+    b = np.uintp(2 * n + 1)
+    changed = pull_values(tree, n, policy)
+    if policy == POLICY_DOT_PRODUCT:
         if hull_pull(ext, nu, a, b, scratch):
             changed = True
     elif ext.shape[1] == TOP:  # worst-fit (ext's width says whose values it holds): top_pull
@@ -1368,7 +1379,18 @@ def climb(tree, ext, n, policy, scratch):
     """Leaf n changed: refresh its ancestors, up to the first that stays the same (every node
     above it is then unchanged too)."""
     n >>= 1
-    while n >= 1 and pull(tree, ext, n, policy, scratch):
+    if policy != POLICY_DOT_PRODUCT:
+        while n >= 1 and pull(tree, ext, n, policy, scratch):
+            n >>= 1
+        return
+    # Dot-product: as _core.pyx, the columns and the chains are each pulled while they change.
+    values = True
+    chain = True
+    while n >= 1 and (values or chain):
+        if values:
+            values = pull_values(tree, n, policy)
+        if chain:
+            chain = hull_pull(ext, np.uintp(n), np.uintp(2 * n), np.uintp(2 * n + 1), scratch)
         n >>= 1
 
 
@@ -1819,6 +1841,14 @@ def chain_bound(ext, nu, A, B):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
+def max_bound(tree, ext, n, policy, k1, k2):
+    """score_bound where a node's bound is the larger of its children's (see index_find)."""
+    if policy == POLICY_DOT_PRODUCT:
+        return chain_bound(ext, np.uintp(n), k1, k2)
+    return score_bound(tree, ext, n, policy, _Z, _Z, _Z, _Z, k1, k2, -BIG)
+
+
+@njit(**config.NUMBA_INLINE_KWARGS)
 def beats(best_h, best_w, best_s, w, s, h, by_width):
     """Would (width w, score s, host h) rank before the best so far? The scan's order."""
     if best_h < 0:
@@ -1857,10 +1887,16 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits.
 
     Inlined into place_loop, so its call must stay under 30 arguments: CPython passes a longer
-    call as *args, which Numba cannot inline (the compile then fails)."""
+    call as *args, which Numba cannot inline (the compile then fails).
+
+    First-fit, best-fit and dot-product without ranked widths search as _core.pyx's max_find:
+    a node's bound is the larger of its children's, so a left child reaching its parent's
+    goes first, else the right one inherits it; one child's bound per level. The sibling left
+    for later is stacked unseen (width 0) under the parent's bound and tested when popped."""
     by_width = mode == MODE_BEST_EFFORT
     slots = policy == POLICY_BALANCED
     dot = policy == POLICY_DOT_PRODUCT
+    lazy = not by_width and (dot or policy == POLICY_FIRST_FIT or policy == POLICY_BEST_FIT)
     joint_on = uses_joint(policy)
     need_nc = qv[Q_NC]
     need_nm = qv[Q_NM]
@@ -1877,7 +1913,7 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     n = np.int64(1)
     lo = tree[1, MI] if slots else np.int64(0)
     span = np.int64(P)
-    bound = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if dot else _Z
+    bound = max_bound(tree, ext, 1, policy, k1, k2) if lazy else _Z
     if slots:
         # Every live host's slot lies between those of the smallest and the largest balance
         # (the root's P1 and P2): start at their lowest common ancestor, below the levels
@@ -1934,6 +1970,27 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
                     best_h = cur
                     best_w = w
                     best_s = s
+        elif lazy:
+            span >>= 1
+            a = 2 * n
+            ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
+            sa = max_bound(tree, ext, a, policy, k1, k2) if ok_a else _Z
+            if ok_a and sa >= bound:
+                top = push(stack, top, a + 1, lo + span, _Z, bound, span)
+                n = a
+                go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
+            elif could_hold(tree, a + 1, c, m, need_nc, need_nm, joint_on, jj, jv):
+                if ok_a:
+                    top = push(stack, top, a, lo, _ONE, sa, span)
+                else:
+                    bound = max_bound(tree, ext, a + 1, policy, k1, k2)
+                n = a + 1
+                lo += span
+                go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
+            elif ok_a:
+                n = a
+                bound = sa
+                go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
         else:
             # The children that could hold the request; the more promising one is visited
             # first, on equal promise the left one (lower indices, or values under slots).
@@ -1982,6 +2039,11 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
             span = stack[ST_SPAN, tu]
             bound = stack[ST_S, tu]
             go = best_h < 0 or beats(best_h, best_w, best_s, stack[ST_W, tu], bound, lo, by_width)
+            if go and stack[ST_W, tu] == 0:  # stacked unseen (lazy above): test it now
+                go = could_hold(tree, n, c, m, need_nc, need_nm, joint_on, jj, jv)
+                if go:
+                    bound = max_bound(tree, ext, n, policy, k1, k2)
+                    go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
 
 
 
