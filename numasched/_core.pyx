@@ -1669,32 +1669,34 @@ cdef inline void consider(Fleet* f, Query* q, Best* b, int64_t h, bint by_width)
         b.s = s
 
 
-cdef inline int64_t max_bound(Fleet* f, Index* x, Query* q, int64_t n) noexcept nogil:
-    """score_bound where a node's bound is the larger of its children's (see max_find)."""
+cdef inline int64_t max_bound(Fleet* f, Index* x, Query* q, Best* b, int64_t n) noexcept nogil:
+    """score_bound for max_find."""
     if x.dot:
         return chain_bound(x.hull + n * HW, q.k1, q.k2)
-    return score_bound(f, x, q, n, -BIG)
+    return score_bound(f, x, q, n, b.s if b.h >= 0 else -BIG)
 
 
 cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
-    """index_find for first-fit, best-fit and dot-product when widths are not ranked: the same
-    host, found testing fewer nodes.
+    """index_find where leaves are hosts and widths are not ranked (every score but balanced,
+    every mode but best-effort): the same host, found testing fewer nodes.
 
-    For these scores a node's bound is the larger of its children's (the smallest g below, the
-    chain of the children's vertices, or 0 for all), so a left child whose bound reaches its
-    parent's holds the best bound below and goes first, its lower indices winning ties; else
-    the right child's bound is the parent's. Only one child's bound is computed per level. A
-    right sibling is stacked unseen under its parent's bound, which prunes it by index once a
-    host of that score is found: it is tested only if popped while it can still win."""
+    A node's bound is at least either child's. For first-fit, best-fit and dot-product it is
+    the larger of them (the smallest g below, the chain of the children's vertices, or 0 for
+    all): a left child whose bound reaches its parent's holds the best bound below and goes
+    first, its lower indices winning ties, and else the right child's bound is the parent's, so
+    one child's bound is computed per level. Worst-fit's may exceed both (its top state is one
+    child's), so there the right child's is computed when the left's falls short. A right
+    sibling passed over is stacked unseen under its parent's bound, which prunes it by index
+    once a host of that score is found: it is tested only if popped while it can still win."""
     cdef int64_t st_n[STACK]        # the node << 1, | 1 when it was tested (could_hold, bound)
     cdef int64_t st_s[STACK]        # its bound, or its parent's while untested
-    cdef int64_t top = 0, n = 1, lo = 0, s, sl, child, d
+    cdef int64_t top = 0, n = 1, lo = 0, s, sl, sr, child, d
     cdef int64_t log_p = 63 - __builtin_clzll(<unsigned long long>x.P)
     cdef bint go = 1, left
     b.h = -1
     b.w = 0
     b.s = 0
-    s = max_bound(f, x, q, 1)
+    s = max_bound(f, x, q, b, 1)
     while True:
         if go:
             if n >= x.P:
@@ -1706,7 +1708,7 @@ cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                 d = 63 - __builtin_clzll(<unsigned long long>child)
                 left = could_hold(x, q, child)
                 if left:
-                    sl = max_bound(f, x, q, child)
+                    sl = max_bound(f, x, q, b, child)
                     if sl >= s:
                         st_n[top] = (child + 1) << 1
                         st_s[top] = s
@@ -1715,14 +1717,23 @@ cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                         go = b.h < 0 or beats(b, 1, s, lo, 0)
                         continue
                 if could_hold(x, q, child + 1):
-                    if left:
-                        st_n[top] = (child << 1) | 1
-                        st_s[top] = sl
+                    # the right child's bound: the parent's, but computed under worst-fit
+                    # (whose parent bound may exceed both children's) or when the left fails
+                    sr = max_bound(f, x, q, b, child + 1) if x.wf or not left else s
+                    if left and sl >= sr:   # worst-fit only: the left goes first after all
+                        st_n[top] = ((child + 1) << 1) | 1
+                        st_s[top] = sr
                         top += 1
+                        n = child
+                        s = sl
                     else:
-                        s = max_bound(f, x, q, child + 1)
-                    n = child + 1
-                    lo += x.P >> d
+                        if left:
+                            st_n[top] = (child << 1) | 1
+                            st_s[top] = sl
+                            top += 1
+                        n = child + 1
+                        lo += x.P >> d
+                        s = sr
                     go = b.h < 0 or beats(b, 1, s, lo, 0)
                 elif left:
                     n = child
@@ -1742,7 +1753,7 @@ cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
             if go and not (st_n[top] & 1):
                 go = could_hold(x, q, n)
                 if go:
-                    s = max_bound(f, x, q, n)
+                    s = max_bound(f, x, q, b, n)
                     go = b.h < 0 or beats(b, 1, s, lo, 0)
 
 
@@ -1765,7 +1776,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef bint by_width = q.mode == MODE_BEST_EFFORT
     cdef bint slots = x.shift >= 0
     cdef bint go
-    if not by_width and (f.policy == POLICY_FIRST_FIT or f.policy == POLICY_BEST_FIT or x.dot):
+    if not by_width and not slots:
         max_find(f, x, q, b)
         return
     b.h = -1

@@ -264,3 +264,34 @@ def test_balanced_pending_reason_after_a_host_leaves_a_shared_slot():
     requests = numasched.Requests(cpu=[1, 1, 1], mem=[1, 2, 1], priority=[1, 0, 0])
     placement = parity(cluster, requests, policy="balanced", numa="none", order="decreasing")
     assert placement.reason.tolist() == [0, 3, 3]
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(seed=st.integers(0, 2**16), hosts=st.integers(2, 70),
+       policy=st.sampled_from(POLICIES + SCORES[3:]),
+       numa=st.sampled_from(["restricted", "single-numa-node", "best-effort"]))
+def test_decoy_hosts_that_pass_every_subtree_test(seed, hosts, policy, numa):
+    """Decoys: the hosts with the most free capacity, but one of their two nodes has almost no
+    memory left. They pass every test a subtree makes (free totals, the most on one node, the
+    joint values) and hold the best bound of the spreading scores, yet cannot take a request
+    split over both nodes: the search reaches them, finds nothing, and must go back for
+    siblings it stacked untested. Scattered among ordinary hosts of lower bound."""
+    rng = np.random.default_rng(seed)
+    cluster = numasched.Cluster.uniform(hosts=hosts, nodes_per_host=2, cpu_per_node=16_000,
+                                        mem_per_node=64 * GiB)
+    free_c = cluster.free_cpu.copy()
+    free_m = cluster.free_mem.copy()
+    decoy = rng.random(hosts) < 0.4
+    free_c[decoy] = [16_000, 15_000]
+    free_m[decoy] = [64 * GiB, 2 * GiB]
+    plain = ~decoy
+    free_c[plain] = rng.integers(8_000, 14_000, size=(plain.sum(), 2))
+    free_m[plain] = rng.integers(10, 30, size=(plain.sum(), 2)) * GiB
+    cluster = cluster.with_free(free_c, free_m)
+    n = 40
+    big = rng.random(n) < 0.7   # over one node: split in two, 8.5-13 cores and 5-15 GiB each
+    cpu = np.where(big, rng.integers(17_000, 26_000, size=n), rng.integers(500, 4_000, size=n))
+    mem = np.where(big, rng.integers(10, 30, size=n) * GiB, rng.integers(1, 8, size=n) * GiB)
+    result = parity(cluster, numasched.Requests(cpu, mem), policy=policy, numa=numa,
+                    order="given")
+    assert (result.host >= 0).any()

@@ -1841,11 +1841,11 @@ def chain_bound(ext, nu, A, B):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def max_bound(tree, ext, n, policy, k1, k2):
-    """score_bound where a node's bound is the larger of its children's (see index_find)."""
+def max_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
+    """score_bound for index_find's one-child-per-level search."""
     if policy == POLICY_DOT_PRODUCT:
         return chain_bound(ext, np.uintp(n), k1, k2)
-    return score_bound(tree, ext, n, policy, _Z, _Z, _Z, _Z, k1, k2, -BIG)
+    return score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut)
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
@@ -1889,14 +1889,17 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     Inlined into place_loop, so its call must stay under 30 arguments: CPython passes a longer
     call as *args, which Numba cannot inline (the compile then fails).
 
-    First-fit, best-fit and dot-product without ranked widths search as _core.pyx's max_find:
-    a node's bound is the larger of its children's, so a left child reaching its parent's
-    goes first, else the right one inherits it; one child's bound per level. The sibling left
-    for later is stacked unseen (width 0) under the parent's bound and tested when popped."""
+    Leaves that are hosts and widths not ranked (every score but balanced, every mode but
+    best-effort): the search of _core.pyx's max_find. A left child whose bound reaches its
+    parent's goes first; else the right one inherits the parent's bound (first-fit, best-fit,
+    dot-product: the larger of the children's) or has its own computed (worst-fit). A right
+    sibling passed over is stacked unseen (width 0) under the parent's bound and tested when
+    popped."""
     by_width = mode == MODE_BEST_EFFORT
     slots = policy == POLICY_BALANCED
     dot = policy == POLICY_DOT_PRODUCT
-    lazy = not by_width and (dot or policy == POLICY_FIRST_FIT or policy == POLICY_BEST_FIT)
+    lazy = not by_width and not slots
+    wf = policy == POLICY_WORST_FIT
     joint_on = uses_joint(policy)
     need_nc = qv[Q_NC]
     need_nm = qv[Q_NM]
@@ -1913,7 +1916,7 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     n = np.int64(1)
     lo = tree[1, MI] if slots else np.int64(0)
     span = np.int64(P)
-    bound = max_bound(tree, ext, 1, policy, k1, k2) if lazy else _Z
+    bound = max_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if lazy else _Z
     if slots:
         # Every live host's slot lies between those of the smallest and the largest balance
         # (the root's P1 and P2): start at their lowest common ancestor, below the levels
@@ -1973,19 +1976,28 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
         elif lazy:
             span >>= 1
             a = 2 * n
+            cut = best_s if best_h >= 0 else -BIG
             ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
-            sa = max_bound(tree, ext, a, policy, k1, k2) if ok_a else _Z
+            sa = max_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
             if ok_a and sa >= bound:
                 top = push(stack, top, a + 1, lo + span, _Z, bound, span)
                 n = a
                 go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
             elif could_hold(tree, a + 1, c, m, need_nc, need_nm, joint_on, jj, jv):
-                if ok_a:
-                    top = push(stack, top, a, lo, _ONE, sa, span)
+                # the right child's bound: the parent's, but computed under worst-fit (whose
+                # parent bound may exceed both children's) or when the left cannot hold it
+                sb = (max_bound(tree, ext, a + 1, policy, wc, wm, c, m, k1, k2, cut)
+                      if wf or not ok_a else bound)
+                if ok_a and sa >= sb:  # worst-fit only: the left goes first after all
+                    top = push(stack, top, a + 1, lo + span, _ONE, sb, span)
+                    n = a
+                    bound = sa
                 else:
-                    bound = max_bound(tree, ext, a + 1, policy, k1, k2)
-                n = a + 1
-                lo += span
+                    if ok_a:
+                        top = push(stack, top, a, lo, _ONE, sa, span)
+                    n = a + 1
+                    lo += span
+                    bound = sb
                 go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
             elif ok_a:
                 n = a
@@ -2042,7 +2054,8 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
             if go and stack[ST_W, tu] == 0:  # stacked unseen (lazy above): test it now
                 go = could_hold(tree, n, c, m, need_nc, need_nm, joint_on, jj, jv)
                 if go:
-                    bound = max_bound(tree, ext, n, policy, k1, k2)
+                    bound = max_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2,
+                                      best_s if best_h >= 0 else -BIG)
                     go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
 
 
