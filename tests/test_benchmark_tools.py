@@ -48,3 +48,43 @@ def test_instruction_counts_refuse_an_unknown_score():
         capture_output=True, text=True, cwd=str(ROOT), timeout=120)
     assert proc.returncode == 2
     assert "--policies: unknown host score 'fastest'" in proc.stderr or "valgrind" in proc.stderr
+
+
+def _ab():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import ab
+
+    return ab
+
+
+def test_ab_builds_with_the_settings_of_setup_py():
+    """benchmarks/ab.py compiles each version as setup.py compiles the kernel."""
+    settings = _ab().build_settings()
+    assert settings["directives"]["boundscheck"] is False
+    assert settings["directives"]["cdivision"] is True
+    assert "-O3" in settings["extra_compile_args"]
+
+
+def test_ab_alternates_and_refuses_different_placements():
+    """Both modules get fresh copies of the captured call, in turn; a module that places a
+    request elsewhere stops the comparison."""
+    if "cython" not in numasched.available_backends():
+        pytest.skip("the Cython kernel is not built")
+    from numasched import _core
+
+    ab = _ab()
+    call = ab.captured_call("best-fit", "restricted", 400, 40)
+    a, b = ab.compare(_core, _core, call, 3)
+    assert len(a) == len(b) == 3
+
+    class Elsewhere:
+        __name__ = "elsewhere"
+
+        @staticmethod
+        def place_into(*args):
+            status = _core.place_into(*args)
+            args[ab.OUTPUTS][0] += 1  # the first request on another host
+            return status
+
+    with pytest.raises(SystemExit, match="differently"):
+        ab.compare(_core, Elsewhere, call, 1)
