@@ -1762,7 +1762,8 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
 
     Depth first, the more promising child first: the search descends into it at once and
     stacks its sibling, then pops the stacked nodes that can still beat the best so far. Under
-    slots it starts at the lowest node above every live host's slot."""
+    slots it starts at the lowest node above every live host's slot. Where the leaves are hosts
+    and widths are not ranked, max_find finds the same host testing one child per level."""
     cdef int64_t st_n[STACK]
     cdef int64_t st_lo[STACK]
     cdef int64_t st_w[STACK]
