@@ -71,7 +71,6 @@ from ..codes import (
     POLICY_BALANCED,
     POLICY_BEST_FIT,
     POLICY_DOT_PRODUCT,
-    POLICY_FIRST_FIT,
     POLICY_WORST_FIT,
     REASON_CONSTRAINT,
     REASON_NO_CPU,
@@ -1297,10 +1296,11 @@ def chain_store(ext, n, k, scratch):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def pull_values(tree, n, policy):
-    """Node n's tree columns from its two children; False if none of them changed (so no
-    ancestor's do)."""
+def pull(tree, ext, n, policy, scratch):
+    """Node n's values from its two children; False if none of them changed (so no ancestor's
+    does)."""
     p1_min = p1_by_min(policy)
+    dot = policy == POLICY_DOT_PRODUCT
     nu = np.uintp(n)
     a = np.uintp(2 * n)
     b = np.uintp(2 * n + 1)
@@ -1334,18 +1334,7 @@ def pull_values(tree, n, policy):
         if v != tree[nu, MI]:
             changed = True
         tree[nu, MI] = v
-    return changed
-
-
-@njit(**config.NUMBA_INLINE_KWARGS)
-def pull(tree, ext, n, policy, scratch):
-    """Node n's values (columns, chain, top state) from its two children; False if none
-    changed."""
-    nu = np.uintp(n)
-    a = np.uintp(2 * n)
-    b = np.uintp(2 * n + 1)
-    changed = pull_values(tree, n, policy)
-    if policy == POLICY_DOT_PRODUCT:
+    if dot:
         if hull_pull(ext, nu, a, b, scratch):
             changed = True
     elif ext.shape[1] == TOP:  # worst-fit (ext's width says whose values it holds): top_pull
@@ -1379,18 +1368,7 @@ def climb(tree, ext, n, policy, scratch):
     """Leaf n changed: refresh its ancestors, up to the first that stays the same (every node
     above it is then unchanged too)."""
     n >>= 1
-    if policy != POLICY_DOT_PRODUCT:
-        while n >= 1 and pull(tree, ext, n, policy, scratch):
-            n >>= 1
-        return
-    # Dot-product: as _core.pyx, the columns and the chains are each pulled while they change.
-    values = True
-    chain = True
-    while n >= 1 and (values or chain):
-        if values:
-            values = pull_values(tree, n, policy)
-        if chain:
-            chain = hull_pull(ext, np.uintp(n), np.uintp(2 * n), np.uintp(2 * n + 1), scratch)
+    while n >= 1 and pull(tree, ext, n, policy, scratch):
         n >>= 1
 
 
@@ -1841,14 +1819,6 @@ def chain_bound(ext, nu, A, B):
 
 
 @njit(**config.NUMBA_INLINE_KWARGS)
-def max_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut):
-    """score_bound for index_find's one-child-per-level search."""
-    if policy == POLICY_DOT_PRODUCT:
-        return chain_bound(ext, np.uintp(n), k1, k2)
-    return score_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2, cut)
-
-
-@njit(**config.NUMBA_INLINE_KWARGS)
 def beats(best_h, best_w, best_s, w, s, h, by_width):
     """Would (width w, score s, host h) rank before the best so far? The scan's order."""
     if best_h < 0:
@@ -1887,19 +1857,10 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     """(best_h, best_w): the scan's choice of host for the request; best_h = -1 if none fits.
 
     Inlined into place_loop, so its call must stay under 30 arguments: CPython passes a longer
-    call as *args, which Numba cannot inline (the compile then fails).
-
-    Leaves that are hosts and widths not ranked (every score but balanced, every mode but
-    best-effort): the search of _core.pyx's max_find. A left child whose bound reaches its
-    parent's goes first; else the right one inherits the parent's bound (first-fit, best-fit,
-    dot-product: the larger of the children's) or has its own computed (worst-fit). A right
-    sibling passed over is stacked unseen (width 0) under the parent's bound and tested when
-    popped."""
+    call as *args, which Numba cannot inline (the compile then fails)."""
     by_width = mode == MODE_BEST_EFFORT
     slots = policy == POLICY_BALANCED
     dot = policy == POLICY_DOT_PRODUCT
-    lazy = not by_width and not slots
-    wf = policy == POLICY_WORST_FIT
     joint_on = uses_joint(policy)
     need_nc = qv[Q_NC]
     need_nm = qv[Q_NM]
@@ -1916,7 +1877,7 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
     n = np.int64(1)
     lo = tree[1, MI] if slots else np.int64(0)
     span = np.int64(P)
-    bound = max_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if lazy else _Z
+    bound = score_bound(tree, ext, 1, policy, wc, wm, c, m, k1, k2, -BIG) if dot else _Z
     if slots:
         # Every live host's slot lies between those of the smallest and the largest balance
         # (the root's P1 and P2): start at their lowest common ancestor, below the levels
@@ -1973,36 +1934,6 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
                     best_h = cur
                     best_w = w
                     best_s = s
-        elif lazy:
-            span >>= 1
-            a = 2 * n
-            cut = best_s if best_h >= 0 else -BIG
-            ok_a = could_hold(tree, a, c, m, need_nc, need_nm, joint_on, jj, jv)
-            sa = max_bound(tree, ext, a, policy, wc, wm, c, m, k1, k2, cut) if ok_a else _Z
-            if ok_a and sa >= bound:
-                top = push(stack, top, a + 1, lo + span, _Z, bound, span)
-                n = a
-                go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
-            elif could_hold(tree, a + 1, c, m, need_nc, need_nm, joint_on, jj, jv):
-                # the right child's bound: the parent's, but computed under worst-fit (whose
-                # parent bound may exceed both children's) or when the left cannot hold it
-                sb = (max_bound(tree, ext, a + 1, policy, wc, wm, c, m, k1, k2, cut)
-                      if wf or not ok_a else bound)
-                if ok_a and sa >= sb:  # worst-fit only: the left goes first after all
-                    top = push(stack, top, a + 1, lo + span, _ONE, sb, span)
-                    n = a
-                    bound = sa
-                else:
-                    if ok_a:
-                        top = push(stack, top, a, lo, _ONE, sa, span)
-                    n = a + 1
-                    lo += span
-                    bound = sb
-                go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
-            elif ok_a:
-                n = a
-                bound = sa
-                go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
         else:
             # The children that could hold the request; the more promising one is visited
             # first, on equal promise the left one (lower indices, or values under slots).
@@ -2051,12 +1982,6 @@ def index_find(tree, ext, hosts, stack, qv, P, cap_c, cap_m, free_c, free_m, dis
             span = stack[ST_SPAN, tu]
             bound = stack[ST_S, tu]
             go = best_h < 0 or beats(best_h, best_w, best_s, stack[ST_W, tu], bound, lo, by_width)
-            if go and stack[ST_W, tu] == 0:  # stacked unseen (lazy above): test it now
-                go = could_hold(tree, n, c, m, need_nc, need_nm, joint_on, jj, jv)
-                if go:
-                    bound = max_bound(tree, ext, n, policy, wc, wm, c, m, k1, k2,
-                                      best_s if best_h >= 0 else -BIG)
-                    go = best_h < 0 or beats(best_h, best_w, best_s, _ONE, bound, lo, False)
 
 
 
