@@ -1707,16 +1707,13 @@ cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                 child = 2 * n
                 d = 63 - __builtin_clzll(<unsigned long long>child)
                 left = could_hold(x, q, child)
-                if left:
-                    sl = max_bound(f, x, q, b, child)
-                    if sl >= s:
-                        st_n[top] = (child + 1) << 1
-                        st_s[top] = s
-                        top += 1
-                        n = child
-                        go = b.h < 0 or beats(b, 1, s, lo, 0)
-                        continue
-                if could_hold(x, q, child + 1):
+                sl = max_bound(f, x, q, b, child) if left else 0
+                if left and sl >= s:
+                    st_n[top] = (child + 1) << 1
+                    st_s[top] = s
+                    top += 1
+                    n = child
+                elif could_hold(x, q, child + 1):
                     # the right child's bound: the parent's, but computed under worst-fit
                     # (whose parent bound may exceed both children's) or when the left fails
                     sr = max_bound(f, x, q, b, child + 1) if x.wf or not left else s
@@ -1734,13 +1731,11 @@ cdef void max_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
                         n = child + 1
                         lo += x.P >> d
                         s = sr
-                    go = b.h < 0 or beats(b, 1, s, lo, 0)
                 elif left:
                     n = child
                     s = sl
-                    go = b.h < 0 or beats(b, 1, s, lo, 0)
-                else:
-                    go = 0
+                # n moved down unless neither child could hold the request
+                go = n >= child and (b.h < 0 or beats(b, 1, s, lo, 0))
         while not go:
             if top == 0:
                 return
@@ -1769,7 +1764,7 @@ cdef void index_find(Fleet* f, Index* x, Query* q, Best* b) noexcept nogil:
     cdef int64_t st_w[STACK]
     cdef int64_t st_s[STACK]
     cdef int64_t st_sp[STACK]
-    cdef int64_t top = 0, n, lo, w, s, span, h, j, child
+    cdef int64_t top = 0, n, lo, s, span, h, j, child
     cdef int64_t cw[2]
     cdef int64_t cs[2]
     cdef int64_t clo[2]
@@ -1873,7 +1868,7 @@ cdef void required_host_fit(Fleet* f, int64_t h, int64_t c, int64_t m, int mode,
         b.s = host_score(f, h, c, m)
 
 
-def aligned(shape, dtype):
+def _aligned(shape, dtype):
     """An uninitialised C-contiguous array whose data starts on a 64-byte cache line."""
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     buf = np.empty(size + 64, dtype=np.uint8)
@@ -2013,7 +2008,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
 
     # The host index: up to 11 int64 per node of 2P nodes, the class table (about 4H) and up to
     # 17 int64 per host for the classes, slot lists and caches: about 400 bytes per host (and HW
-    # int32 or TOP int64 per node more under dot-product or worst-fit). Under balanced the
+    # uint16 or TOP int64 per node more under dot-product or worst-fit). Under balanced the
     # leaves are slots of the balance value, about 4 per host (at most 2**17, one per value:
     # 23 MB), so that hosts of near balance sit side by side.
     while P < H:
@@ -2045,7 +2040,7 @@ def place_into(const int64_t[:, ::1] node_cpu, const int64_t[:, ::1] node_mem,
     if x.shift >= 0:
         x.nw = C_MI + 1
     tree = np.empty((2 * P, x.nw), dtype=np.int64)
-    hull = aligned((2 * P if x.dot else 1, HW), np.uint16)
+    hull = _aligned((2 * P if x.dot else 1, HW), np.uint16)
     x.wf = policy == POLICY_WORST_FIT
     top = np.empty((2 * P if x.wf else 1, TOP), dtype=np.int64)
     classes = np.empty((14, max(H, 1)), dtype=np.int64)
